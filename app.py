@@ -1,0 +1,54 @@
+"""MNIST latent lab: `python app.py [--host H --port P --share --device D]`.
+
+Also the entry point of the Hugging Face Space (app_file: app.py), which imports `demo`.
+"""
+
+import argparse
+import os
+
+import gradio as gr
+
+from explorer import denoise, runtime
+
+COMING = {
+    "VAE": "Sampling from the prior, interpolation between two digits, the 2-d manifold map and latent "
+           "sliders. Not available yet: no VAE checkpoint has been trained.",
+    "Latent explorer": "A UMAP / PCA / t-SNE map of every test digit in each model's latent space, with the "
+                       "digit under the pointer, neighbours on click and shareable links. Not available yet.",
+    "Latent neurons": "A 10-neuron bottleneck autoencoder and the confusion matrix of its most active neuron "
+                      "against the true digit. Not available yet.",
+}
+
+
+def build_demo() -> gr.Blocks:
+    with gr.Blocks(title="MNIST latent lab") as demo:
+        gr.Markdown("# MNIST latent lab\nWhat autoencoders learn about handwritten digits.")
+        with gr.Tabs():
+            with gr.Tab("Denoise & classify", id="denoise"):
+                denoise.build()
+            for name, text in COMING.items():
+                with gr.Tab(name, id=name.lower().replace(" ", "_")):
+                    gr.Markdown(f"**Coming soon.** {text}")
+        footer = gr.Markdown(elem_id="footer")
+        demo.load(lambda: f"Inference device: `{runtime.device()}`", None, footer, api_name=False)
+    return demo
+
+
+demo = build_demo()
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description="MNIST latent lab")
+    p.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
+    p.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
+    p.add_argument("--share", action="store_true", help="also serve through a public gradio.live link")
+    p.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda, ...")
+    args = p.parse_args(argv)
+    runtime.set_device(args.device)
+    runtime.warm_up()
+    demo.queue(default_concurrency_limit=4).launch(server_name=args.host, server_port=args.port, share=args.share,
+                                                   max_file_size="10mb", show_error=True)
+
+
+if __name__ == "__main__":
+    main()

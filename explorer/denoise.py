@@ -1,0 +1,162 @@
+"""Denoise & classify tab: distort a digit, reconstruct it, classify all three versions."""
+
+import math
+
+import gradio as gr
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from training.checkpoint import CheckpointError
+from training.distortions import DISTORTIONS, distort, translate
+
+from . import runtime
+from .figures import probs_frame, to_uint8
+from .preprocess import PreprocessError, to_mnist
+
+MODEL = "denoiser"
+CHOICES = [  # (display label, key): handlers branch on the key only
+    ("Translate only", "translate"),
+    ("Remove rows and columns", "rows_cols"),
+    ("Clamped Gaussian noise", "clamp"),
+    ("Fractional noise", "fractional"),
+]
+N_TEST = 10000
+MAX_SEED = 2**31 - 1
+
+
+def _check_params(distortion: str, n_lines, sigma, seed) -> tuple[int, float, int]:
+    if distortion not in DISTORTIONS:
+        raise gr.Error(f"Unknown distortion {distortion!r}; choose one of: {', '.join(DISTORTIONS)}.")
+    for name, v in (("rows/columns", n_lines), ("sigma", sigma), ("seed", seed)):
+        if v is None or not isinstance(v, (int, float)) or not math.isfinite(v):
+            raise gr.Error(f"The {name} value must be a finite number, got {v!r}.")
+    if not 0 <= n_lines <= 28 or int(n_lines) != n_lines:
+        raise gr.Error(f"Rows/columns to remove must be a whole number from 0 to 28, got {n_lines}.")
+    if not 0 <= sigma <= 2:
+        raise gr.Error(f"Noise sigma must be between 0 and 2, got {sigma}.")
+    if not 0 <= seed <= MAX_SEED or int(seed) != seed:
+        raise gr.Error(f"The seed must be a whole number from 0 to {MAX_SEED}, got {seed}.")
+    return int(n_lines), float(sigma), int(seed)
+
+
+def _model():
+    try:
+        return runtime.model(MODEL)
+    except CheckpointError as e:
+        raise gr.Error(str(e)) from e
+
+
+@torch.no_grad()
+def run(image: torch.Tensor, distortion: str, n_lines, sigma, seed, label: int | None = None):
+    """Translate (the clean image), distort, reconstruct and classify one (1, 28, 28) image.
+    Returns clean, distorted and reconstructed pictures, two probability frames and a summary."""
+    n_lines, sigma, seed = _check_params(distortion, n_lines, sigma, seed)
+    model = _model()
+    dev = runtime.device()
+    gen = torch.Generator(device=dev).manual_seed(seed)
+    x = image.reshape(1, 1, 28, 28).to(dev)
+    clean = translate(x, gen)
+    noisy = distort(clean, distortion, gen, n=n_lines, sigma=sigma)
+    out = model(torch.cat([noisy, clean]))  # one batch: the distorted and the clean image
+    recon = out.recon[:1]
+    logits = torch.cat([out.logits, model.classify(recon)])  # (3, 10): distorted, clean, reconstructed
+    p = F.softmax(logits, 1).cpu()
+    pred = p.argmax(1).tolist()
+
+    def psnr(a, b):
+        return 10 * math.log10(1 / max(F.mse_loss(a, b).item(), 1e-10))
+
+    head = f"**True label: {label}** · " if label is not None else ""
+    summary = (
+        f"{head}prediction on the clean image **{pred[1]}** ({p[1, pred[1]]:.1%}), "
+        f"on the distorted **{pred[0]}** ({p[0, pred[0]]:.1%}), on the reconstruction **{pred[2]}** ({p[2, pred[2]]:.1%})  \n"
+        f"PSNR against the clean image: distorted {psnr(noisy, clean):.1f} dB, reconstructed {psnr(recon, clean):.1f} dB"
+    )
+    return to_uint8(clean), to_uint8(noisy), to_uint8(recon), probs_frame(p[0]), probs_frame(p[2]), summary
+
+
+def denoise_test_digit(index, distortion, n_lines, sigma, seed):
+    if index is None or not isinstance(index, (int, float)) or not math.isfinite(index) or int(index) != index:
+        raise gr.Error(f"The test-set index must be a whole number, got {index!r}.")
+    if not 0 <= index < N_TEST:
+        raise gr.Error(f"The test-set index must be between 0 and {N_TEST - 1}, got {int(index)}.")
+    test = runtime.test_set()
+    img = test.images[int(index)].float().div(255).unsqueeze(0)
+    return run(img, distortion, n_lines, sigma, seed, label=int(test.labels[int(index)]))
+
+
+def _from_user(image, distortion, n_lines, sigma, seed):
+    try:
+        img = to_mnist(image)
+    except PreprocessError as e:
+        raise gr.Error(str(e)) from e
+    return run(img, distortion, n_lines, sigma, seed)
+
+
+def denoise_drawing(sketch, distortion, n_lines, sigma, seed):
+    return _from_user(sketch, distortion, n_lines, sigma, seed)
+
+
+def denoise_upload(image, distortion, n_lines, sigma, seed):
+    return _from_user(image, distortion, n_lines, sigma, seed)
+
+
+def random_index(seed=None) -> int:
+    return int(np.random.default_rng().integers(N_TEST))
+
+
+def status_note() -> str:
+    info = runtime.model_info(MODEL)
+    if "error" in info:
+        return f"⚠️ {info['error']}"
+    return ""
+
+
+def build():
+    """Lay out the tab; call inside a gr.Blocks context."""
+    gr.Markdown(
+        "A digit is translated (the **clean** image), then distorted. One network with a shared "
+        "encoder classifies the distorted image and reconstructs the clean one; the reconstruction is "
+        "classified again. Pick a test digit, draw one or upload a picture."
+    )
+    note = status_note()
+    if note:
+        gr.Markdown(note)
+    with gr.Row():
+        with gr.Column(scale=1):
+            with gr.Tabs():
+                with gr.Tab("Test digit"):
+                    index = gr.Number(value=0, label="Test-set index (0-9999)", precision=0, minimum=0, maximum=N_TEST - 1)
+                    with gr.Row():
+                        random_btn = gr.Button("Random digit")
+                        run_test_btn = gr.Button("Run", variant="primary")
+                with gr.Tab("Draw"):
+                    sketch = gr.Sketchpad(label="Draw a digit (pick the brush first)", type="numpy", image_mode="RGBA",
+                                          canvas_size=(280, 280), brush=gr.Brush(default_size=18, colors=["#000000"], color_mode="fixed"))
+                    run_draw_btn = gr.Button("Run on drawing", variant="primary")
+                with gr.Tab("Upload"):
+                    upload = gr.Image(label="Upload an image of a digit", type="numpy", image_mode=None, sources=["upload", "clipboard"])
+                    run_upload_btn = gr.Button("Run on upload", variant="primary")
+            distortion = gr.Radio(CHOICES, value="clamp", label="Distortion")
+            n_lines = gr.Slider(0, 28, value=14, step=1, label="Rows and columns removed (each)")
+            sigma = gr.Slider(0, 1.5, value=0.5, step=0.05, label="Noise sigma")
+            seed = gr.Number(value=0, label="Seed (translation and noise)", precision=0, minimum=0, maximum=MAX_SEED)
+        with gr.Column(scale=2):
+            with gr.Row():
+                clean = gr.Image(label="Clean (translated)", height=280, width=280, interactive=False, format="png")
+                noisy = gr.Image(label="Distorted", height=280, width=280, interactive=False, format="png")
+                recon = gr.Image(label="Reconstructed", height=280, width=280, interactive=False, format="png")
+            summary = gr.Markdown()
+            with gr.Row():
+                p_noisy = gr.BarPlot(x="digit", y="probability", y_lim=[0, 1], label="Class probabilities: distorted", height=220)
+                p_recon = gr.BarPlot(x="digit", y="probability", y_lim=[0, 1], label="Class probabilities: reconstructed", height=220)
+    params = [distortion, n_lines, sigma, seed]
+    outputs = [clean, noisy, recon, p_noisy, p_recon, summary]
+    run_test_btn.click(denoise_test_digit, [index, *params], outputs, api_name="denoise_test_digit")
+    random_btn.click(random_index, None, index, api_name="random_index").then(
+        denoise_test_digit, [index, *params], outputs, api_name=False)
+    run_draw_btn.click(denoise_drawing, [sketch, *params], outputs, api_name="denoise_drawing")
+    upload.upload(denoise_upload, [upload, *params], outputs, api_name=False)
+    run_upload_btn.click(denoise_upload, [upload, *params], outputs, api_name="denoise_upload")
+    return {"index": index, "outputs": outputs, "params": params}

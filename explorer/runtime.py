@@ -1,0 +1,83 @@
+"""Process-wide state of the app: the device, checkpoints loaded once, the cached test set."""
+
+import os
+import threading
+from functools import lru_cache
+from pathlib import Path
+
+import torch
+
+from training.checkpoint import CheckpointError, load_checkpoint, read_metadata
+from training.data import load_mnist
+
+# overridable so tests and deployments can serve another folder of checkpoints
+CHECKPOINT_DIR = Path(os.environ.get("LATENT_LAB_CHECKPOINTS", Path(__file__).resolve().parent.parent / "checkpoints"))
+
+_device: torch.device | None = None
+_lock = threading.Lock()
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """cuda > mps > cpu for "auto"; anything else is taken as a torch device name."""
+    if name != "auto":
+        return torch.device(name)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def set_device(name: str = "auto") -> torch.device:
+    global _device
+    _device = pick_device(name)
+    model.cache_clear()
+    return _device
+
+
+def device() -> torch.device:
+    return _device if _device is not None else set_device("auto")
+
+
+def checkpoint_path(name: str) -> Path:
+    return CHECKPOINT_DIR / f"{name}.safetensors"
+
+
+@lru_cache(maxsize=None)
+def model(name: str) -> torch.nn.Module:
+    """The checkpoint checkpoints/<name>.safetensors, loaded once, in eval mode on the device.
+    Raises CheckpointError with the file and the command that makes it when it is missing or bad."""
+    path = checkpoint_path(name)
+    try:
+        with _lock:
+            return load_checkpoint(path, device())
+    except CheckpointError as e:
+        raise CheckpointError(f"{e}. Train it with: python -m training {name}") from e
+
+
+def model_info(name: str) -> dict:
+    """The header of a checkpoint, or {'error': message} when it cannot be read."""
+    try:
+        return read_metadata(checkpoint_path(name))
+    except CheckpointError as e:
+        return {"error": f"{e}. Train it with: python -m training {name}"}
+
+
+def test_set():
+    """MNIST's 10k test images (uint8, (N, 28, 28)) and labels; loaded once."""
+    with _lock:
+        return load_mnist().test
+
+
+def warm_up(names: tuple[str, ...] = ("denoiser",)) -> threading.Thread:
+    """Load the test set and models in the background so the first request is quick."""
+    def run():
+        try:
+            test_set()
+            for n in names:
+                model(n)
+        except Exception:  # the handlers report the same error to the user when they need it
+            pass
+    t = threading.Thread(target=run, daemon=True, name="warm-up")
+    t.start()
+    return t

@@ -1,0 +1,67 @@
+"""python -m training <model> [flags]: train one registered model and write its checkpoint.
+
+    python -m training denoiser                      # the app's model, recipe in train_denoiser.RECIPES
+    python -m training denoiser_ref --max-minutes 60 # the reference network and recipe
+    python -m training denoiser --smoke --out /tmp/x.safetensors   # a few batches, for tests
+"""
+
+import argparse
+import dataclasses
+import shlex
+import sys
+from pathlib import Path
+
+import torch
+
+from . import train_denoiser
+from .models import MODELS
+
+TRAINERS = {"denoiser": train_denoiser, "denoiser_ref": train_denoiser}
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    return torch.device(name)
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    p = argparse.ArgumentParser(prog="python -m training", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("model", choices=sorted(TRAINERS), help="registered model to train")
+    p.add_argument("--epochs", type=int, help="passes over the training set (each with every distortion of the mix)")
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float, help="peak learning rate")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda, cuda:1, ...")
+    p.add_argument("--out", type=Path, help="checkpoint path (default checkpoints/<model>.safetensors)")
+    p.add_argument("--smoke", action="store_true", help="a few batches on a small subset, for tests")
+    p.add_argument("--resume", action="store_true", help="continue from the training-state file if there is one")
+    p.add_argument("--max-minutes", type=float, help="stop after the epoch that passes this budget (continue with --resume)")
+    args = p.parse_args(argv)
+
+    trainer = TRAINERS[args.model]
+    recipe = trainer.RECIPES[args.model]
+    if args.smoke and args.epochs is None:
+        args.epochs = 1
+    overrides = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed}
+    recipe = dataclasses.replace(recipe, **{k: v for k, v in overrides.items() if v is not None}, smoke=args.smoke)
+    out = args.out or Path("checkpoints") / f"{args.model}.safetensors"
+    # the state file sits beside the checkpoint so a later session can --resume it
+    state_path = out.with_name(out.stem + ".state.safetensors")
+    command = "python -m training " + shlex.join(argv)
+    device = resolve_device(args.device)
+    result = trainer.train(args.model, recipe, device=device, out=out, state_path=state_path, resume=args.resume,
+                           command=command, max_minutes=args.max_minutes)
+    if result["finished"] and state_path.exists() and not args.smoke:
+        print(f"finished; the training state {state_path} can be deleted")
+    return result
+
+
+if __name__ == "__main__":
+    assert set(TRAINERS) <= set(MODELS)
+    main()

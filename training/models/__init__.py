@@ -1,0 +1,40 @@
+"""Model registry: a checkpoint's `model` header names one of these."""
+
+import dataclasses
+import json
+
+from torch import nn
+
+from .denoiser import Denoiser, DenoiserConfig
+from .denoiser_ref import DenoiserRef, DenoiserRefConfig
+
+MODELS: dict[str, type[nn.Module]] = {
+    "denoiser": Denoiser,
+    "denoiser_ref": DenoiserRef,
+}
+
+
+def model_class(name: str) -> type[nn.Module]:
+    if name not in MODELS:
+        raise KeyError(f"unknown model {name!r}; known models: {', '.join(sorted(MODELS))}")
+    return MODELS[name]
+
+
+def build_model(name: str, config: dict | None = None) -> nn.Module:
+    """Build a registered model from a plain dict of config fields (unknown fields raise)."""
+    cls = model_class(name)
+    return cls(cls.config_class(**(config or {})))
+
+
+def config_json(model: nn.Module) -> str:
+    return json.dumps(dataclasses.asdict(model.config), sort_keys=True)
+
+
+def model_name(model: nn.Module) -> str:
+    for name, cls in MODELS.items():
+        if type(model) is cls:
+            return name
+    raise KeyError(f"{type(model).__name__} is not a registered model")
+
+
+__all__ = ["MODELS", "Denoiser", "DenoiserConfig", "DenoiserRef", "DenoiserRefConfig", "build_model", "config_json", "model_class", "model_name"]

@@ -1,0 +1,82 @@
+"""Lean shared-encoder denoiser + classifier (the product's `denoiser`).
+
+Same plan as the reference write-up (two conv blocks with pooling, a bottleneck block, a classifier
+head and a U-Net decoder with skip connections), but the head reads globally pooled features
+instead of flattening 128x7x7 into a 1.6 M-parameter linear layer, and the widths are chosen for
+CPU throughput.
+"""
+
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+
+@dataclass
+class DenoiserConfig:
+    widths: list[int] = field(default_factory=lambda: [16, 32, 64])  # channels at 28x28, 14x14, 7x7
+    decoder_convs: int = 1  # 3x3 convs per decoder stage; the decoder is most of the cost, 1 is enough for 20+ dB
+    head_hidden: int = 128  # hidden units of the classifier MLP
+    dropout: float = 0.1  # before the last linear layer of the head
+
+
+class DenoiserOutput(NamedTuple):
+    recon: torch.Tensor  # (B, 1, 28, 28) in [0, 1]
+    logits: torch.Tensor  # (B, 10)
+
+
+def conv_block(c_in: int, c_out: int, n: int = 2) -> nn.Sequential:
+    """n 3x3 conv + BN + ReLU layers; resolution unchanged."""
+    layers = []
+    for i in range(n):
+        layers += [nn.Conv2d(c_in if i == 0 else c_out, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
+    return nn.Sequential(*layers)
+
+
+class Denoiser(nn.Module):
+    config_class = DenoiserConfig
+
+    def __init__(self, config: DenoiserConfig):
+        super().__init__()
+        self.config = config
+        c1, c2, c3 = config.widths
+        self.enc1 = conv_block(1, c1)
+        self.enc2 = conv_block(c1, c2)
+        self.bottleneck = conv_block(c2, c3)
+        # average and max pooling together: where a stroke is and how strong it is
+        self.head = nn.Sequential(
+            nn.Linear(2 * c3, config.head_hidden), nn.ReLU(inplace=True),
+            nn.Dropout(config.dropout), nn.Linear(config.head_hidden, 10),
+        )
+        self.up1 = nn.ConvTranspose2d(c3, c2, 2, stride=2)
+        self.dec1 = conv_block(2 * c2, c2, config.decoder_convs)
+        self.up2 = nn.ConvTranspose2d(c2, c1, 2, stride=2)
+        self.dec2 = conv_block(2 * c1 + 1, c1, config.decoder_convs)  # + 1: the input itself, as in the reference
+        self.out = nn.Conv2d(c1, 1, 1)
+
+    def _features(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        e1 = self.enc1(x)  # (B, c1, 28, 28)
+        e2 = self.enc2(F.max_pool2d(e1, 2))  # (B, c2, 14, 14)
+        z = self.bottleneck(F.max_pool2d(e2, 2))  # (B, c3, 7, 7)
+        return e1, e2, z
+
+    @staticmethod
+    def _pool(z: torch.Tensor) -> torch.Tensor:
+        return torch.cat([z.mean((2, 3)), z.amax((2, 3))], 1)  # (B, 2 * c3)
+
+    def forward(self, x: torch.Tensor) -> DenoiserOutput:
+        e1, e2, z = self._features(x)
+        logits = self.head(self._pool(z))
+        d1 = self.dec1(torch.cat([self.up1(z), e2], 1))  # (B, c2, 14, 14)
+        d2 = self.dec2(torch.cat([self.up2(d1), e1, x], 1))  # (B, c1, 28, 28)
+        return DenoiserOutput(recon=torch.sigmoid(self.out(d2)), logits=logits)
+
+    def classify(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits only; skips the decoder."""
+        return self.head(self._pool(self._features(x)[2]))
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Pooled bottleneck features (B, 2 * c3): the latent the explorer plots."""
+        return self._pool(self._features(x)[2])

@@ -1,0 +1,187 @@
+"""Training loop of the denoise-and-classify models (`denoiser`, `denoiser_ref`).
+
+Each epoch shows every training image once per distortion of the recipe's mix (the reference's
+"three copies"), each time freshly translated and distorted, in one shuffled stream.
+Loss = cross-entropy(logits, label) + w * MSE(recon, clean), w following a piecewise schedule.
+"""
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+from tqdm import tqdm
+
+from .data import load_mnist, to_float, train_val_split
+from .distortions import distort_mixed, translate
+from .evaluate import evaluate_denoiser
+
+
+@dataclass
+class Recipe:
+    """Everything that decides how a run trains; stored in the checkpoint header."""
+    epochs: int
+    batch_size: int
+    lr: float  # peak learning rate of AdamW
+    weight_decay: float
+    warmup_frac: float  # share of steps with a linear warm-up; 0 = constant lr (the reference)
+    cosine: bool  # cosine decay to zero after warm-up
+    mix: list[str]  # distortions each training image is shown with, once per epoch each
+    mse_weights: list[list[float]]  # [[until_fraction_of_training, weight], ...]
+    label_smoothing: float = 0.0
+    seed: int = 0
+    val_size: int = 5000
+    smoke: bool = False
+
+
+RECIPES = {
+    # lean model, tuned for CPU throughput: large batches, one-cycle style schedule, clean images in
+    # the mix too (the app's "translate only" choice, and it helps clean/recon accuracy)
+    "denoiser": Recipe(epochs=12, batch_size=256, lr=4e-3, weight_decay=5e-4, warmup_frac=0.03, cosine=True,
+                       mix=["translate", "rows_cols", "clamp", "fractional"],
+                       mse_weights=[[0.4, 100.0], [0.6, 75.0], [0.8, 50.0], [1.0, 25.0]], label_smoothing=0.05),
+    # the write-up's recipe: AdamW lr 1e-4, batch 64, 25 epochs of 3 copies, MSE weight 350 -> 275 -> 125 -> 25
+    "denoiser_ref": Recipe(epochs=25, batch_size=64, lr=1e-4, weight_decay=0.01, warmup_frac=0.0, cosine=False,
+                           mix=["rows_cols", "clamp", "fractional"],
+                           mse_weights=[[0.4, 350.0], [0.6, 275.0], [0.8, 125.0], [1.0, 25.0]]),
+}
+
+
+def lr_at(step: int, total: int, r: Recipe) -> float:
+    warm = int(r.warmup_frac * total)
+    if step < warm:
+        return r.lr * (step + 1) / warm
+    if not r.cosine:
+        return r.lr
+    t = (step - warm) / max(1, total - warm)
+    return 0.5 * r.lr * (1 + math.cos(math.pi * t))
+
+
+def mse_weight_at(step: int, total: int, r: Recipe) -> float:
+    frac = step / max(1, total)
+    for until, w in r.mse_weights:
+        if frac < until:
+            return w
+    return r.mse_weights[-1][1]
+
+
+# --- training state, so a CPU run can stop and continue in a later session (no pickle) ---
+
+def save_state(path: Path, model, opt, gen: torch.Generator, info: dict) -> None:
+    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    for i, st in opt.state_dict()["state"].items():
+        for k, v in st.items():
+            tensors[f"opt.{i}.{k}"] = torch.as_tensor(v).detach().cpu().contiguous()
+    tensors["generator"] = gen.get_state()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    save_file(tensors, str(tmp), metadata={"info": json.dumps(info)})
+    tmp.replace(path)
+
+
+def load_state(path: Path, model, opt, gen: torch.Generator) -> dict:
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        info = json.loads(f.metadata()["info"])
+    tensors = load_file(str(path))
+    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    sd = opt.state_dict()
+    for key, v in tensors.items():
+        if key.startswith("opt."):
+            _, i, k = key.split(".", 2)
+            sd["state"].setdefault(int(i), {})[k] = v
+    opt.load_state_dict(sd)
+    gen.set_state(tensors["generator"])
+    return info
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    import platform
+    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+def train(model_name: str, r: Recipe, *, device: torch.device, out: Path, state_path: Path | None,
+          resume: bool, command: str, max_minutes: float | None = None, config: dict | None = None) -> dict:
+    from .checkpoint import save_checkpoint
+    from .models import build_model
+
+    torch.manual_seed(r.seed)
+    data = load_mnist()
+    train_split, val_split = train_val_split(data.train, r.val_size, seed=r.seed)
+    test = data.test
+    if r.smoke:  # a few batches on a subset, for tests
+        train_split.images, train_split.labels = train_split.images[:512], train_split.labels[:512]
+        val_split.images, val_split.labels = val_split.images[:200], val_split.labels[:200]
+        test.images, test.labels = test.images[:200], test.labels[:200]
+    model = build_model(model_name, config).to(device).to(memory_format=torch.channels_last)
+    opt = torch.optim.AdamW(model.parameters(), lr=r.lr, weight_decay=r.weight_decay)
+    gen = torch.Generator(device=device).manual_seed(r.seed)
+    n_kinds = len(r.mix)
+    steps_per_epoch = math.ceil(len(train_split) * n_kinds / r.batch_size)
+    total = steps_per_epoch * r.epochs
+    info = {"epoch": 0, "step": 0, "samples": 0, "wall_time_s": 0.0, "history": [], "command": command, "recipe": asdict(r)}
+    if resume and state_path and state_path.exists():
+        saved = load_state(state_path, model, opt, gen)
+        if saved["recipe"] != asdict(r):
+            raise SystemExit(f"{state_path} was written with another recipe; start without --resume or pass the same flags")
+        info = saved
+        print(f"resumed from {state_path} at epoch {info['epoch']} (step {info['step']})")
+    t_start = time.time() - info["wall_time_s"]
+    images = train_split.images.to(device)
+    labels = train_split.labels.to(device)
+    for epoch in range(info["epoch"], r.epochs):
+        model.train()
+        # every (image, distortion) pair once, shuffled together
+        order = torch.randperm(len(images) * n_kinds, generator=gen, device=device)
+        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{r.epochs}", mininterval=5, leave=False)
+        seen, t0 = 0, time.time()
+        for s in bar:
+            step = info["step"]
+            idx = order[s * r.batch_size : (s + 1) * r.batch_size]
+            img_idx, kinds = idx % len(images), idx // len(images)
+            clean = translate(to_float(images[img_idx]), gen)
+            noisy = distort_mixed(clean, kinds, tuple(r.mix), gen).contiguous(memory_format=torch.channels_last)
+            for g in opt.param_groups:
+                g["lr"] = lr_at(step, total, r)
+            w = mse_weight_at(step, total, r)
+            pred = model(noisy)
+            ce = F.cross_entropy(pred.logits, labels[img_idx], label_smoothing=r.label_smoothing)
+            mse = F.mse_loss(pred.recon, clean)
+            loss = ce + w * mse
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            info["step"] += 1
+            info["samples"] += len(idx)
+            seen += len(idx)
+            if s % 20 == 0:
+                bar.set_postfix(ce=f"{ce.item():.3f}", mse=f"{mse.item():.4f}", sps=f"{seen / (time.time() - t0):.0f}")
+            if r.smoke and s >= 3:
+                break
+        val = evaluate_denoiser(model, val_split.images, val_split.labels, seed=r.seed + 1, device=device)
+        info["epoch"] = epoch + 1
+        info["wall_time_s"] = time.time() - t_start
+        row = {"epoch": epoch + 1, "samples_per_s": round(seen / (time.time() - t0), 1),
+               **{k: val[k] for k in ("acc_clean", "acc_noisy", "acc_recon", "psnr_recon_clamp")}}
+        info["history"].append(row)
+        print(json.dumps(row), flush=True)
+        if state_path:
+            save_state(state_path, model, opt, gen, info)
+        if max_minutes is not None and info["wall_time_s"] > 60 * max_minutes and epoch + 1 < r.epochs:
+            print(f"time budget of {max_minutes} min spent after epoch {epoch + 1}; continue with --resume")
+            return {"finished": False, **info}
+    metrics = evaluate_denoiser(model, test.images, test.labels, device=device)
+    metrics["parameters"] = sum(p.numel() for p in model.parameters())
+    metrics["train_samples"] = info["samples"]
+    save_checkpoint(model, out, metrics, command=info["command"], device=device_name(device),
+                    wall_time_s=info["wall_time_s"], dataset=f"MNIST ({data.source})",
+                    extra={"recipe": asdict(r), "history": info["history"]})
+    print(json.dumps(metrics, indent=2, sort_keys=True))
+    return {"finished": True, "metrics": metrics, **info}
