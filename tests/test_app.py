@@ -1,0 +1,131 @@
+"""The app through gradio_client against a live server: every endpoint with good and bad input."""
+
+import json
+
+import numpy as np
+import pytest
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+from PIL import Image
+
+from explorer import runtime
+
+pytestmark = pytest.mark.skipif(not runtime.checkpoint_path("denoiser").exists(), reason="no denoiser checkpoint")
+
+
+@pytest.fixture(scope="module")
+def client():
+    import app
+
+    _, url, _ = app.demo.launch(prevent_thread_lock=True, quiet=True, max_file_size="10mb")
+    yield Client(url, verbose=False)
+    app.demo.close()
+
+
+def test_digit(index: int) -> tuple[np.ndarray, int]:
+    test = runtime.test_set()
+    return test.images[index].numpy(), int(test.labels[index])
+
+
+test_digit.__test__ = False  # a helper, not a test
+
+
+def check_result(result, label: int | None = None):
+    clean, noisy, recon, p_noisy, p_recon, summary = result
+    for path in (clean, noisy, recon):
+        with Image.open(path) as im:
+            assert im.size == (280, 280)  # 28x28 upscaled x10, nearest neighbour
+    for plot in (p_noisy, p_recon):
+        plot = json.loads(plot) if isinstance(plot, str) else plot
+        digits = [row[0] for row in plot["data"]]
+        probs = [row[1] for row in plot["data"]]
+        assert digits == [str(d) for d in range(10)]
+        assert abs(sum(probs) - 1) < 1e-3
+    if label is not None:
+        assert f"True label: {label}" in summary
+        # the clean digit of the test set is classified correctly by the committed model
+        assert f"prediction on the clean image **{label}**" in summary
+    return summary
+
+
+@pytest.mark.parametrize("distortion", ["translate", "rows_cols", "clamp", "fractional"])
+def test_denoise_test_digit(client, distortion):
+    _, label = test_digit(0)
+    check_result(client.predict(0, distortion, 14, 0.5, 0, api_name="/denoise_test_digit"), label)
+
+
+def test_same_seed_same_answer(client):
+    a = client.predict(5, "clamp", 14, 0.5, 7, api_name="/denoise_test_digit")
+    b = client.predict(5, "clamp", 14, 0.5, 7, api_name="/denoise_test_digit")
+    assert a[5] == b[5]
+    assert np.array_equal(np.asarray(Image.open(a[1])), np.asarray(Image.open(b[1])))
+
+
+def test_random_index(client):
+    values = {client.predict(api_name="/random_index") for _ in range(5)}
+    assert all(0 <= v < 10000 for v in values)
+
+
+def test_upload(client, tmp_path):
+    img, label = test_digit(1)
+    # a black-on-white photo-like upload, 5x larger than MNIST: must be inverted and shrunk
+    big = Image.fromarray(255 - img).resize((140, 140), Image.BILINEAR).convert("RGB")
+    path = tmp_path / "digit.png"
+    big.save(path)
+    summary = check_result(client.predict(handle_file(str(path)), "translate", 14, 0.5, 0, api_name="/denoise_upload"))
+    assert f"prediction on the clean image **{label}**" in summary
+
+
+def test_drawing(client, tmp_path):
+    img, label = test_digit(2)
+    # what the Sketchpad sends: RGBA, opaque white canvas, black ink
+    rgba = np.full((280, 280, 4), 255, np.uint8)
+    ink = np.asarray(Image.fromarray(img).resize((280, 280), Image.BILINEAR)) > 100
+    rgba[ink, :3] = 0
+    path = tmp_path / "sketch.png"
+    Image.fromarray(rgba).save(path)
+    value = {"background": handle_file(str(path)), "layers": [], "composite": handle_file(str(path))}
+    summary = check_result(client.predict(value, "translate", 14, 0.5, 0, api_name="/denoise_drawing"))
+    assert f"prediction on the clean image **{label}**" in summary
+
+
+def bad_files(tmp_path):
+    text = tmp_path / "notes.png"
+    text.write_text("this is not an image")
+    Image.fromarray(np.zeros((64, 64), np.uint8)).save(tmp_path / "blank.png")
+    huge = tmp_path / "huge.png"
+    Image.new("1", (10000, 10000)).save(huge)  # compresses to a few kB, decodes to 100 megapixels
+    full = tmp_path / "digit.png"
+    Image.fromarray(test_digit(0)[0]).save(full)
+    truncated = tmp_path / "truncated.png"
+    truncated.write_bytes(full.read_bytes()[:60])
+    return {"text": text, "blank": tmp_path / "blank.png", "huge": huge, "truncated": truncated}
+
+
+def test_bad_input_gets_message_and_server_survives(client, tmp_path):
+    expectations = {"text": "Not an image", "blank": "empty", "huge": "too large", "truncated": "Not an image"}
+    for name, path in bad_files(tmp_path).items():
+        with pytest.raises(AppError, match=expectations[name]):
+            client.predict(handle_file(str(path)), "clamp", 14, 0.5, 0, api_name="/denoise_upload")
+    empty = {"background": None, "layers": [], "composite": None}
+    with pytest.raises(AppError, match="empty"):
+        client.predict(empty, "clamp", 14, 0.5, 0, api_name="/denoise_drawing")
+    for args in [(-1, "clamp", 14, 0.5, 0), (10000, "clamp", 14, 0.5, 0), (0, "nope", 14, 0.5, 0),
+                 (0, "rows_cols", 99, 0.5, 0), (0, "clamp", 14, -1, 0), (0, "clamp", 14, 0.5, -5)]:
+        with pytest.raises(AppError):
+            client.predict(*args, api_name="/denoise_test_digit")
+    # still serving, and still right
+    check_result(client.predict(0, "clamp", 14, 0.5, 0, api_name="/denoise_test_digit"), test_digit(0)[1])
+
+
+def test_handlers_reject_nan_without_server():
+    import gradio as gr
+
+    from explorer import denoise
+
+    with pytest.raises(gr.Error, match="finite"):
+        denoise.denoise_test_digit(0, "clamp", 14, float("nan"), 0)
+    with pytest.raises(gr.Error, match="whole number"):
+        denoise.denoise_test_digit(float("nan"), "clamp", 14, 0.5, 0)
+    with pytest.raises(gr.Error, match="NaN"):
+        denoise.denoise_drawing(np.full((28, 28), np.nan, np.float32), "clamp", 14, 0.5, 0)

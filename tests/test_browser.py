@@ -1,0 +1,94 @@
+"""A real browser (Debian's Chromium driven by Playwright) clicks through the app.
+
+Screenshots go to $SCREENSHOT_DIR when set (the README's come from
+`SCREENSHOT_DIR=screenshots .venv/bin/python -m pytest tests/test_browser.py`), else to a temp folder.
+"""
+
+import os
+from pathlib import Path
+
+import pytest
+
+from explorer import runtime
+
+CHROMIUM = Path("/usr/bin/chromium")
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--no-first-run"]
+
+pytestmark = [
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (apt-get install chromium)"),
+    pytest.mark.skipif(not runtime.checkpoint_path("denoiser").exists(), reason="no denoiser checkpoint"),
+]
+
+
+@pytest.fixture(scope="module")
+def page(tmp_path_factory):
+    playwright = pytest.importorskip("playwright.sync_api")
+    import app
+
+    _, url, _ = app.demo.launch(prevent_thread_lock=True, quiet=True)
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(60_000)
+        page.goto(url)
+        page.wait_for_selector("text=MNIST latent lab")
+        yield page
+        browser.close()
+    app.demo.close()
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory) -> Path:
+    folder = Path(os.environ.get("SCREENSHOT_DIR") or tmp_path_factory.mktemp("screenshots"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def wait_for_images(page):
+    for name in ("clean", "noisy", "recon"):
+        page.wait_for_selector(f"#denoise-{name} img")
+
+
+def test_every_tab_opens(page, shots):
+    from app import COMING
+
+    for name, text in COMING.items():
+        page.get_by_role("tab", name=name).click()
+        # the tab's own announcement becomes visible (hidden tabs keep theirs in the DOM)
+        page.get_by_text(text[:40]).wait_for(state="visible")
+    page.get_by_role("tab", name="Denoise & classify").click()
+    assert page.get_by_role("button", name="Random digit").is_visible()
+
+
+def test_test_digit_runs(page, shots):
+    page.get_by_role("tab", name="Test digit").click()
+    page.get_by_role("button", name="Run", exact=True).click()
+    wait_for_images(page)
+    page.wait_for_selector("#denoise-summary:has-text('True label: 7')")
+    page.screenshot(path=str(shots / "denoise.png"), full_page=True)
+
+
+def test_draw_and_denoise(page, shots):
+    page.get_by_role("tab", name="Draw").click()
+    page.locator("#denoise-sketch").get_by_role("button", name="Brush").click()  # nothing draws before this
+    canvas = page.locator("#denoise-sketch canvas").first
+    box = canvas.bounding_box()
+    assert box and box["width"] > 100
+    # a "7": a top bar, then a diagonal down to the left
+    x0, y0, w, h = box["x"], box["y"], box["width"], box["height"]
+    strokes = [[(0.3, 0.25), (0.7, 0.25)], [(0.7, 0.25), (0.45, 0.8)]]
+    for stroke in strokes:
+        page.mouse.move(x0 + stroke[0][0] * w, y0 + stroke[0][1] * h)
+        page.mouse.down()
+        for fx, fy in stroke[1:]:
+            page.mouse.move(x0 + fx * w, y0 + fy * h, steps=15)
+        page.mouse.up()
+    page.get_by_role("button", name="Run on drawing").click()
+    # the test digit's summary names its label; a drawing's has none, so this waits for the new answer
+    page.wait_for_function(
+        "() => { const t = document.querySelector('#denoise-summary').innerText;"
+        " return t.includes('PSNR') && !t.includes('True label'); }")
+    assert "prediction on the clean image 7" in page.inner_text("#denoise-summary")
+    wait_for_images(page)
+    page.screenshot(path=str(shots / "draw.png"), full_page=True)

@@ -1,0 +1,152 @@
+"""Safetensors checkpoints: exact round trip of every registered model, the header, and failures
+that must surface as CheckpointError naming the file."""
+
+import json
+import struct
+from datetime import datetime
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from training.checkpoint import CheckpointError, load_checkpoint, read_metadata, save_checkpoint
+from training.models import MODELS, build_model, config_json
+
+METRICS = {"acc_clean": 98.25, "acc_noisy": 91.0, "psnr_recon_clamp": 21.37, "n_images": 10000, "nested": {"a": [1, 2.5]}}
+
+
+def save(model, path):
+    return save_checkpoint(model, path, METRICS, command="python -m training denoiser --smoke", device="cpu (test)",
+                           wall_time_s=12.34, dataset="MNIST (test)")
+
+
+def images(seed=0):
+    return torch.rand(3, 1, 28, 28, generator=torch.Generator().manual_seed(seed))
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_round_trip(tmp_path, name):
+    torch.manual_seed(0)
+    model = build_model(name).eval()
+    path = save(model, tmp_path / "sub" / f"{name}.safetensors")  # the folder is created
+    assert path.is_file()
+    assert not list(tmp_path.rglob("*.tmp")), "the temporary file is renamed into place"
+
+    loaded = load_checkpoint(path)
+    assert type(loaded) is type(model)
+    assert not loaded.training, "loaded model must be in eval mode"
+    sd, sd2 = model.state_dict(), loaded.state_dict()
+    assert sd.keys() == sd2.keys()
+    for k in sd:
+        assert torch.equal(sd[k], sd2[k]), k
+
+    x = images()
+    with torch.no_grad():
+        a, b = model(x), loaded(x)
+    assert torch.equal(a.recon, b.recon) and torch.equal(a.logits, b.logits)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_header(tmp_path, name):
+    model = build_model(name).eval()
+    path = save(model, tmp_path / "m.safetensors")
+    meta = read_metadata(path)
+    for key in ("model", "config", "metrics", "command", "commit", "device", "wall_time_s", "dataset", "created"):
+        assert key in meta and isinstance(meta[key], str), key
+    assert meta["model"] == name
+    assert meta["config"] == config_json(model)
+    assert json.loads(meta["metrics"]) == METRICS
+    assert meta["command"] == "python -m training denoiser --smoke"
+    assert meta["device"] == "cpu (test)" and meta["dataset"] == "MNIST (test)"
+    assert float(meta["wall_time_s"]) == pytest.approx(12.3)
+    assert meta["commit"]
+    assert datetime.fromisoformat(meta["created"]).tzinfo is not None
+
+
+# --- failures ------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def denoiser_file(tmp_path_factory):
+    torch.manual_seed(1)
+    model = build_model("denoiser").eval()
+    return save(model, tmp_path_factory.mktemp("ck") / "denoiser.safetensors"), model
+
+
+def assert_fails_naming(path):
+    with pytest.raises(CheckpointError) as e:
+        load_checkpoint(path)
+    assert str(path) in str(e.value)
+    return e.value
+
+
+def test_missing_file(tmp_path):
+    assert_fails_naming(tmp_path / "nope.safetensors")
+    with pytest.raises(CheckpointError):
+        read_metadata(tmp_path / "nope.safetensors")
+
+
+@pytest.mark.parametrize("cut", ["half", "minus_one_byte", "header_only", "empty"])
+def test_truncated_file(tmp_path, denoiser_file, cut):
+    raw = denoiser_file[0].read_bytes()
+    header_len = struct.unpack("<Q", raw[:8])[0]
+    end = {"half": len(raw) // 2, "minus_one_byte": len(raw) - 1, "header_only": 8 + header_len, "empty": 0}[cut]
+    path = tmp_path / "cut.safetensors"
+    path.write_bytes(raw[:end])
+    assert_fails_naming(path)
+
+
+@pytest.mark.parametrize("data", [
+    np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes(),
+    struct.pack("<Q", 10) + b"0123456789",  # a plausible header length followed by junk
+    struct.pack("<Q", 2) + b"{}",  # a valid but empty safetensors file: no model/config header
+], ids=["random", "junk_header", "no_metadata"])
+def test_not_a_checkpoint(tmp_path, data):
+    path = tmp_path / "bad.safetensors"
+    path.write_bytes(data)
+    assert_fails_naming(path)
+
+
+def test_header_names_the_other_model(tmp_path, denoiser_file):
+    # the denoiser's weights under a header claiming the reference network: strict loading refuses
+    src, model = denoiser_file
+    meta = read_metadata(src)
+    meta.update(model="denoiser_ref", config="{}")
+    path = tmp_path / "mismatch.safetensors"
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path), metadata=meta)
+    err = assert_fails_naming(path)
+    assert "denoiser_ref" in str(err)
+
+
+def test_header_names_the_other_model_with_its_own_config(tmp_path, denoiser_file):
+    # only `model` changed: the denoiser's config fields do not exist in the reference's config
+    src, model = denoiser_file
+    meta = read_metadata(src)
+    meta["model"] = "denoiser_ref"
+    path = tmp_path / "mismatch2.safetensors"
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path), metadata=meta)
+    assert_fails_naming(path)
+
+
+@pytest.mark.parametrize("config", [
+    lambda c: {**c, "no_such_field": 3},  # unknown field
+    lambda c: "not json {",
+    lambda c: {**c, "widths": [16, 32]},  # the model cannot be built from it
+], ids=["unknown_field", "invalid_json", "bad_widths"])
+def test_bad_config_in_header(tmp_path, denoiser_file, config):
+    src, model = denoiser_file
+    meta = read_metadata(src)
+    new = config(json.loads(meta["config"]))
+    meta["config"] = new if isinstance(new, str) else json.dumps(new)
+    path = tmp_path / "badconfig.safetensors"
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path), metadata=meta)
+    assert_fails_naming(path)
+
+
+def test_unknown_model_name_in_header(tmp_path, denoiser_file):
+    src, model = denoiser_file
+    meta = read_metadata(src)
+    meta["model"] = "resnet9000"
+    path = tmp_path / "unknown.safetensors"
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path), metadata=meta)
+    assert_fails_naming(path)

@@ -1,0 +1,81 @@
+"""Every registered model: output contract, encode/classify consistency, sizes, registry errors."""
+
+import pytest
+import torch
+
+from training.models import MODELS, build_model, model_name
+
+
+def batch(seed: int = 0) -> torch.Tensor:
+    return torch.rand(4, 1, 28, 28, generator=torch.Generator().manual_seed(seed))
+
+
+@pytest.fixture(scope="module", params=sorted(MODELS))
+def model(request):
+    torch.manual_seed(0)
+    return build_model(request.param).eval()
+
+
+def test_forward_outputs(model):
+    with torch.no_grad():
+        out = model(batch())
+    assert out.recon.shape == (4, 1, 28, 28)
+    assert out.logits.shape == (4, 10)
+    assert torch.isfinite(out.recon).all() and torch.isfinite(out.logits).all()
+    assert out.recon.min() >= 0 and out.recon.max() <= 1
+
+
+def test_encode_is_a_finite_2d_latent(model):
+    with torch.no_grad():
+        z = model.encode(batch())
+    assert z.dim() == 2 and z.shape[0] == 4 and z.shape[1] > 0
+    assert torch.isfinite(z).all()
+    # the latent depends on the image (a constant encoder would be useless for the explorer)
+    assert not torch.allclose(z[0], z[1])
+
+
+def test_classify_matches_forward_logits_in_eval_mode(model):
+    x = batch(1)
+    with torch.no_grad():
+        assert torch.allclose(model.classify(x), model(x).logits, atol=1e-5)
+
+
+def test_channels_last_gives_the_same_outputs(model):
+    x = batch(2)
+    with torch.no_grad():
+        ref = model(x)
+        # a separate copy, so that the module-scoped fixture keeps its contiguous format
+        model_cl = build_model(model_name(model)).eval()
+        model_cl.load_state_dict(model.state_dict())
+        model_cl = model_cl.to(memory_format=torch.channels_last)
+        out = model_cl(x.contiguous(memory_format=torch.channels_last))
+        logits = model_cl.classify(x.contiguous(memory_format=torch.channels_last))
+    assert out.recon.shape == (4, 1, 28, 28) and out.logits.shape == (4, 10)
+    assert torch.allclose(out.recon, ref.recon, atol=1e-5)
+    assert torch.allclose(out.logits, ref.logits, atol=1e-4)
+    assert torch.allclose(logits, out.logits, atol=1e-4)
+
+
+def test_denoiser_ref_matches_the_write_up_parameter_table():
+    m = build_model("denoiser_ref")
+    assert sum(p.numel() for p in m.parameters()) == 2_062_859
+    params = dict(m.named_parameters())
+    assert params["classification_head.1.weight"].shape == (256, 6272)
+
+
+def test_denoiser_is_lean():
+    m = build_model("denoiser")
+    assert sum(p.numel() for p in m.parameters()) <= 500_000
+
+
+def test_unknown_model_lists_the_known_ones():
+    with pytest.raises(KeyError) as e:
+        build_model("nope")
+    for name in MODELS:
+        assert name in str(e.value)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_unknown_config_field_raises_type_error(name):
+    with pytest.raises(TypeError):
+        build_model(name, {"no_such_field": 1})

@@ -1,0 +1,151 @@
+"""Training: one end-to-end smoke run plus evaluation through the CLIs, the schedules of the
+recipes, and the resumable training state."""
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from training.checkpoint import load_checkpoint, read_metadata
+from training.models import build_model
+from training.train_denoiser import RECIPES, load_state, lr_at, mse_weight_at, save_state
+
+ROOT = Path(__file__).resolve().parent.parent
+ENV = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONPATH": str(ROOT)}
+
+
+def run(args, timeout=300):
+    return subprocess.run([sys.executable, *args], cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def smoke_checkpoint(tmp_path_factory):
+    out = tmp_path_factory.mktemp("smoke") / "d.safetensors"
+    proc = run(["-m", "training", "denoiser", "--smoke", "--out", str(out)])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return out
+
+
+def test_smoke_run_writes_a_loadable_checkpoint(smoke_checkpoint):
+    model = load_checkpoint(smoke_checkpoint)
+    assert not model.training
+    meta = read_metadata(smoke_checkpoint)
+    assert meta["model"] == "denoiser"
+    metrics = json.loads(meta["metrics"])
+    for key in ("acc_clean", "acc_noisy", "acc_recon", "psnr_recon_clamp"):
+        assert isinstance(metrics[key], (int, float)) and math.isfinite(metrics[key]), key
+    for key in ("acc_clean", "acc_noisy", "acc_recon"):
+        assert 0 <= metrics[key] <= 100
+    assert metrics["n_images"] == 200  # smoke runs score 200 test images
+    assert meta["command"].startswith("python -m training denoiser")
+    assert "--smoke" in meta["command"].split()
+    assert json.loads(meta["recipe"])["smoke"] is True
+    # the training state sits beside the checkpoint, for --resume
+    state = smoke_checkpoint.with_name("d.state.safetensors")
+    assert state.is_file()
+
+
+def test_evaluate_cli(smoke_checkpoint):
+    proc = run(["-m", "training.evaluate", str(smoke_checkpoint), "--limit", "100"])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    metrics = json.loads(proc.stdout)  # stdout is exactly one JSON document
+    assert metrics["n_images"] == 100
+    assert metrics["model"] == "denoiser"
+    for key in ("acc_clean", "acc_noisy", "acc_recon", "acc_noisy_rows_cols", "acc_recon_fractional",
+                "psnr_recon_clamp", "psnr_noisy_rows_cols"):
+        assert isinstance(metrics[key], (int, float)) and math.isfinite(metrics[key]), key
+    # 100 images per copy: each per-distortion accuracy is a whole number of percent
+    assert float(metrics["acc_noisy_rows_cols"]).is_integer()
+    # the overall accuracy is the mean of the three copies
+    per = [metrics[f"acc_noisy_{d}"] for d in ("rows_cols", "clamp", "fractional")]
+    assert metrics["acc_noisy"] == pytest.approx(sum(per) / 3, abs=1e-3)
+
+
+# --- schedules -----------------------------------------------------------------------------------
+
+def test_lr_warmup_then_cosine():
+    r, total = RECIPES["denoiser"], 1000
+    warm = int(r.warmup_frac * total)
+    assert warm > 1
+    lrs = [lr_at(s, total, r) for s in range(total)]
+    assert all(0 < lr <= r.lr * (1 + 1e-9) for lr in lrs)
+    assert lrs[0] < 0.1 * r.lr  # starts small
+    assert all(a < b for a, b in zip(lrs[:warm - 1], lrs[1:warm])), "warm-up rises"
+    assert lrs[warm - 1] == pytest.approx(r.lr) and lrs[warm] == pytest.approx(r.lr)
+    assert all(a >= b for a, b in zip(lrs[warm:], lrs[warm + 1:])), "cosine decays"
+    assert lrs[-1] < 1e-3 * r.lr  # ends near zero
+    assert lr_at((warm + total) // 2, total, r) == pytest.approx(r.lr / 2, rel=1e-2)  # half way down the cosine
+
+
+def test_lr_reference_is_constant():
+    r = RECIPES["denoiser_ref"]
+    assert {lr_at(s, 5000, r) for s in range(0, 5000, 7)} == {1e-4}
+
+
+@pytest.mark.parametrize("frac, weight", [(0.0, 350), (0.45, 275), (0.65, 125), (0.9, 25), (0.999, 25), (1.0, 25)])
+def test_mse_weight_reference(frac, weight):
+    total = 10000
+    assert mse_weight_at(int(frac * total), total, RECIPES["denoiser_ref"]) == weight
+
+
+def test_mse_weight_never_rises():
+    for r in RECIPES.values():
+        ws = [mse_weight_at(s, 997, r) for s in range(997)]
+        assert all(a >= b for a, b in zip(ws, ws[1:]))
+
+
+# --- training state ------------------------------------------------------------------------------
+
+TINY = {"widths": [4, 8, 8], "head_hidden": 8}
+
+
+def one_step(model, opt):
+    torch.manual_seed(7)  # the same dropout masks on every call
+    x = torch.rand(8, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    out = model(x)
+    loss = out.recon.mean() + out.logits.logsumexp(1).mean()
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+
+
+def test_state_round_trip(tmp_path):
+    torch.manual_seed(0)
+    model = build_model("denoiser", TINY).train()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2, weight_decay=0.01)
+    one_step(model, opt)
+    gen = torch.Generator().manual_seed(42)
+    torch.rand(5, generator=gen)  # move the generator off its seed state
+    info = {"epoch": 3, "step": 120, "history": [{"epoch": 1, "acc_clean": 12.5}], "recipe": {"mix": ["clamp"]}}
+    path = tmp_path / "x.state.safetensors"
+    save_state(path, model, opt, gen, info)
+
+    torch.manual_seed(1)  # a different init, so that equality below means the load worked
+    model2 = build_model("denoiser", TINY).train()
+    opt2 = torch.optim.AdamW(model2.parameters(), lr=1e-2, weight_decay=0.01)
+    gen2 = torch.Generator().manual_seed(0)
+    assert load_state(path, model2, opt2, gen2) == info
+
+    sd, sd2 = model.state_dict(), model2.state_dict()
+    assert sd.keys() == sd2.keys()
+    for k in sd:
+        assert torch.equal(sd[k], sd2[k]), k
+    st, st2 = opt.state_dict()["state"], opt2.state_dict()["state"]
+    assert st.keys() == st2.keys() and len(st) == len(list(model.parameters()))
+    for i in st:
+        assert st[i].keys() == st2[i].keys()
+        for k in st[i]:
+            assert torch.equal(torch.as_tensor(st[i][k]), torch.as_tensor(st2[i][k])), (i, k)
+    assert torch.equal(gen.get_state(), gen2.get_state())
+    assert torch.equal(torch.rand(3, generator=gen), torch.rand(3, generator=gen2))
+
+    # continuing from the loaded state is the same as continuing the original run
+    one_step(model, opt)
+    one_step(model2, opt2)
+    for (k, a), b in zip(model.state_dict().items(), model2.state_dict().values()):
+        assert torch.equal(a, b), k

@@ -1,0 +1,97 @@
+"""Generate the model card from the checkpoints' headers.
+
+    python -m training.model_card          # rewrites checkpoints/README.md and the table in README.md
+    python -m training.model_card --check  # exits 1 when either file is out of date
+
+Every figure comes from a header written by `python -m training ...`; nothing is typed by hand.
+"""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .checkpoint import read_metadata
+
+ROOT = Path(__file__).resolve().parent.parent
+CKPT = ROOT / "checkpoints"
+START, END = "<!-- model-card:start -->", "<!-- model-card:end -->"
+TARGETS = {"acc_clean": 99.53, "acc_noisy": 97.52, "acc_recon": 96.77}  # the reference write-up's figures
+
+
+def denoiser_table(paths: list[Path]) -> str:
+    rows = [
+        "| model | parameters | clean % | noisy % | reconstructed % | noisy % rows/cols · clamp · fractional "
+        "| PSNR dB rows/cols · clamp · fractional | training samples | device | wall time |",
+        "|---|---:|---:|---:|---:|---|---|---:|---|---:|",
+        f"| reference write-up | 2,062,859 | {TARGETS['acc_clean']} | {TARGETS['acc_noisy']} | {TARGETS['acc_recon']} "
+        "| – | – | 4,500,000 | – | – |",
+    ]
+    for p in paths:
+        meta = read_metadata(p)
+        m = json.loads(meta["metrics"])
+        rows.append(
+            f"| `{meta['model']}` ({p.name}) | {m['parameters']:,} | {m['acc_clean']:.2f} | {m['acc_noisy']:.2f} "
+            f"| {m['acc_recon']:.2f} | {m['acc_noisy_rows_cols']:.2f} · {m['acc_noisy_clamp']:.2f} · {m['acc_noisy_fractional']:.2f} "
+            f"| {m['psnr_recon_rows_cols']:.1f} · {m['psnr_recon_clamp']:.1f} · {m['psnr_recon_fractional']:.1f} "
+            f"| {m['train_samples']:,} | {meta['device']} | {float(meta['wall_time_s']) / 60:.0f} min |"
+        )
+    return "\n".join(rows)
+
+
+def commands(paths: list[Path]) -> str:
+    lines = []
+    for p in paths:
+        meta = read_metadata(p)
+        lines.append(f"- `{p.name}`: trained by `{meta['command']}` at commit `{meta['commit'][:10]}` "
+                     f"({meta['created']}, data: {meta['dataset']}); scored by `python -m training.evaluate checkpoints/{p.name}`")
+    return "\n".join(lines)
+
+
+def card_section() -> str:
+    paths = sorted(p for p in CKPT.glob("*.safetensors") if not p.name.endswith(".state.safetensors"))
+    denoisers = [p for p in paths if read_metadata(p)["model"] in ("denoiser", "denoiser_ref")]
+    return "\n".join([
+        START,
+        "Denoise & classify, on the reference protocol: the 10,000 test digits copied once per distortion "
+        "(rows/columns, clamped noise, fractional noise), each copy translated (clean) then distorted (noisy); "
+        "accuracy of the classifier on the clean, noisy and reconstructed copies (30,000 images each), PSNR of "
+        "the reconstruction against the clean image from the mean squared error of each copy.",
+        "",
+        denoiser_table(denoisers),
+        "",
+        commands(denoisers),
+        "",
+        "Regenerate this table with `python -m training.model_card`.",
+        END,
+    ])
+
+
+def splice(text: str, section: str) -> str:
+    if START in text and END in text:
+        return text[: text.index(START)] + section + text[text.index(END) + len(END):]
+    return text.rstrip("\n") + "\n\n" + section + "\n"
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--check", action="store_true", help="fail when the files differ from the headers")
+    args = p.parse_args(argv)
+    section = card_section()
+    files = {CKPT / "README.md": "# Model card\n\nThe checkpoints the app serves.\n", ROOT / "README.md": ""}
+    stale = []
+    for path, default in files.items():
+        old = path.read_text() if path.exists() else default
+        new = splice(old, section)
+        if new != old:
+            stale.append(path)
+            if not args.check:
+                path.write_text(new)
+    if args.check and stale:
+        print("out of date: " + ", ".join(str(s) for s in stale) + " (run python -m training.model_card)")
+        sys.exit(1)
+    print(section)
+
+
+if __name__ == "__main__":
+    main()
