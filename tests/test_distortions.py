@@ -238,3 +238,10 @@ def test_distort_mixed_applies_each_rows_kind(seed):
         else:  # noise touches the background too
             assert not torch.equal(out[b], x[b])
             assert (out[b][x[b] == 0] > 0).any()
+
+
+@pytest.mark.parametrize("bad", [5, -1])
+def test_distort_mixed_rejects_out_of_range_kinds(bad):
+    x = make_batch()[:2]
+    with pytest.raises(ValueError, match="indices"):
+        distort_mixed(x, torch.tensor([0, bad]), tuple(DISTORTIONS), gen(0))

@@ -93,6 +93,8 @@ def distort(x: torch.Tensor, kind: str, gen: torch.Generator, n: int = 14, sigma
 def distort_mixed(x: torch.Tensor, kinds: torch.Tensor, names: tuple[str, ...], gen: torch.Generator) -> torch.Tensor:
     """Distort each image of an already translated batch by its own kind: kinds is a (B,) long
     tensor of indices into names. Each kind is computed for the images that use it only."""
+    if len(kinds) and not 0 <= int(kinds.min()) <= int(kinds.max()) < len(names):
+        raise ValueError(f"distortion indices must be in [0, {len(names)}), got {kinds.min().item()}..{kinds.max().item()}")
     out = torch.empty_like(x)
     for i, name in enumerate(names):
         sel = kinds == i

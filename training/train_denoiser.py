@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
-from .data import load_mnist, to_float, train_val_split
+from .data import Split, load_mnist, to_float, train_val_split
 from .distortions import distort_mixed, translate
 from .evaluate import evaluate_denoiser
 
@@ -116,10 +116,8 @@ def train(model_name: str, r: Recipe, *, device: torch.device, out: Path, state_
     data = load_mnist()
     train_split, val_split = train_val_split(data.train, r.val_size, seed=r.seed)
     test = data.test
-    if r.smoke:  # a few batches on a subset, for tests
-        train_split.images, train_split.labels = train_split.images[:512], train_split.labels[:512]
-        val_split.images, val_split.labels = val_split.images[:200], val_split.labels[:200]
-        test.images, test.labels = test.images[:200], test.labels[:200]
+    if r.smoke:  # a few batches on a subset, for tests; new objects, the cached data set stays whole
+        train_split, val_split, test = (Split(s.images[:n], s.labels[:n]) for s, n in ((train_split, 512), (val_split, 200), (test, 200)))
     model = build_model(model_name, config).to(device).to(memory_format=torch.channels_last)
     opt = torch.optim.AdamW(model.parameters(), lr=r.lr, weight_decay=r.weight_decay)
     gen = torch.Generator(device=device).manual_seed(r.seed)
