@@ -16,8 +16,10 @@ import torch.nn.functional as F
 
 @dataclass
 class DenoiserConfig:
-    widths: list[int] = field(default_factory=lambda: [16, 32, 64])  # channels at 28x28, 14x14, 7x7
+    widths: list[int] = field(default_factory=lambda: [16, 48, 96])  # encoder channels at 28x28, 14x14, 7x7
+    decoder_widths: list[int] = field(default_factory=lambda: [16, 32])  # decoder channels at 28x28, 14x14
     decoder_convs: int = 1  # 3x3 convs per decoder stage; the decoder is most of the cost, 1 is enough for 20+ dB
+    zero_mask_input: bool = True  # also feed 1[x == 0]: removed lines and clamped / fractional noise leave exact zeros
     head_hidden: int = 128  # hidden units of the classifier MLP
     dropout: float = 0.1  # before the last linear layer of the head
 
@@ -42,7 +44,9 @@ class Denoiser(nn.Module):
         super().__init__()
         self.config = config
         c1, c2, c3 = config.widths
-        self.enc1 = conv_block(1, c1)
+        d1, d2 = config.decoder_widths
+        c_in = 2 if config.zero_mask_input else 1
+        self.enc1 = conv_block(c_in, c1)
         self.enc2 = conv_block(c1, c2)
         self.bottleneck = conv_block(c2, c3)
         # average and max pooling together: where a stroke is and how strong it is
@@ -50,13 +54,16 @@ class Denoiser(nn.Module):
             nn.Linear(2 * c3, config.head_hidden), nn.ReLU(inplace=True),
             nn.Dropout(config.dropout), nn.Linear(config.head_hidden, 10),
         )
-        self.up1 = nn.ConvTranspose2d(c3, c2, 2, stride=2)
-        self.dec1 = conv_block(2 * c2, c2, config.decoder_convs)
-        self.up2 = nn.ConvTranspose2d(c2, c1, 2, stride=2)
-        self.dec2 = conv_block(2 * c1 + 1, c1, config.decoder_convs)  # + 1: the input itself, as in the reference
-        self.out = nn.Conv2d(c1, 1, 1)
+        self.up1 = nn.ConvTranspose2d(c3, d2, 2, stride=2)
+        self.dec1 = conv_block(d2 + c2, d2, config.decoder_convs)
+        self.up2 = nn.ConvTranspose2d(d2, d1, 2, stride=2)
+        self.dec2 = conv_block(d1 + c1 + 1, d1, config.decoder_convs)  # + 1: the input itself, as in the reference
+        self.out = nn.Conv2d(d1, 1, 1)
 
     def _features(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        if self.config.zero_mask_input:
+            # exact zeros are a strong cue that a ReLU net cannot easily carve out of small values
+            x = torch.cat([x, (x == 0).to(x.dtype)], 1)  # (B, 2, 28, 28)
         e1 = self.enc1(x)  # (B, c1, 28, 28)
         e2 = self.enc2(F.max_pool2d(e1, 2))  # (B, c2, 14, 14)
         z = self.bottleneck(F.max_pool2d(e2, 2))  # (B, c3, 7, 7)
@@ -69,9 +76,9 @@ class Denoiser(nn.Module):
     def forward(self, x: torch.Tensor) -> DenoiserOutput:
         e1, e2, z = self._features(x)
         logits = self.head(self._pool(z))
-        d1 = self.dec1(torch.cat([self.up1(z), e2], 1))  # (B, c2, 14, 14)
-        d2 = self.dec2(torch.cat([self.up2(d1), e1, x], 1))  # (B, c1, 28, 28)
-        return DenoiserOutput(recon=torch.sigmoid(self.out(d2)), logits=logits)
+        u = self.dec1(torch.cat([self.up1(z), e2], 1))  # (B, d2, 14, 14)
+        u = self.dec2(torch.cat([self.up2(u), e1, x], 1))  # (B, d1, 28, 28)
+        return DenoiserOutput(recon=torch.sigmoid(self.out(u)), logits=logits)
 
     def classify(self, x: torch.Tensor) -> torch.Tensor:
         """Logits only; skips the decoder."""
