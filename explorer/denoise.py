@@ -112,7 +112,7 @@ def denoise_upload(path, distortion, n_lines, sigma, seed):
         return _from_user(image, distortion, n_lines, sigma, seed)
 
 
-def random_index(seed=None) -> int:
+def random_index() -> int:
     return int(np.random.default_rng().integers(N_TEST))
 
 

@@ -6,7 +6,6 @@ commit, device, wall_time_s, dataset, created. Never pickle.
 
 import json
 import subprocess
-import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -31,10 +30,6 @@ def git_commit() -> str:
         return out.stdout.strip() or "unknown"
     except (OSError, subprocess.SubprocessError):
         return "unknown"
-
-
-def current_command() -> str:
-    return "python -m " + " ".join(["training", *sys.argv[1:]]) if sys.argv and sys.argv[0].endswith("__main__.py") else " ".join(sys.argv)
 
 
 def save_checkpoint(model: nn.Module, path: str | Path, metrics: dict, *, command: str, device: str,
@@ -95,6 +90,3 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> nn.
         raise CheckpointError(f"checkpoint {path} does not match model {meta['model']!r}: {e}") from e
     return model.to(device).eval()
 
-
-def metrics_of(path: str | Path) -> dict:
-    return json.loads(read_metadata(path).get("metrics", "{}"))
