@@ -44,10 +44,13 @@ def main(argv=None):
     p.add_argument("--share", action="store_true", help="also serve through a public gradio.live link")
     p.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda, ...")
     args = p.parse_args(argv)
+    # optional login: LATENT_LAB_AUTH="user:password"
+    auth = tuple(os.environ["LATENT_LAB_AUTH"].split(":", 1)) if ":" in os.environ.get("LATENT_LAB_AUTH", "") else None
     runtime.set_device(args.device)
     runtime.warm_up()
+    # two CPU cores serve a handful of requests at a time best; more would only queue inside torch
     demo.queue(default_concurrency_limit=4).launch(server_name=args.host, server_port=args.port, share=args.share,
-                                                   max_file_size="10mb", show_error=True)
+                                                   auth=auth, max_file_size="10mb", show_error=True)
 
 
 if __name__ == "__main__":

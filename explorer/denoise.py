@@ -77,6 +77,7 @@ def run(image: torch.Tensor, distortion: str, n_lines, sigma, seed, label: int |
     return to_uint8(clean), to_uint8(noisy), to_uint8(recon), probs_frame(p[0]), probs_frame(p[2]), summary
 
 
+@runtime.gpu
 def denoise_test_digit(index, distortion, n_lines, sigma, seed):
     if index is None or not isinstance(index, (int, float)) or not math.isfinite(index) or int(index) != index:
         raise gr.Error(f"The test-set index must be a whole number, got {index!r}.")
@@ -95,10 +96,12 @@ def _from_user(image, distortion, n_lines, sigma, seed):
     return run(img, distortion, n_lines, sigma, seed)
 
 
+@runtime.gpu
 def denoise_drawing(sketch, distortion, n_lines, sigma, seed):
     return _from_user(sketch, distortion, n_lines, sigma, seed)
 
 
+@runtime.gpu
 def denoise_upload(path, distortion, n_lines, sigma, seed):
     # Gradio hands over the path of its own temporary copy; opening it here (lazily) lets
     # to_mnist refuse a huge image from its header before any pixel is decoded.

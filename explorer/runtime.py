@@ -13,6 +13,14 @@ from training.data import load_mnist
 # overridable so tests and deployments can serve another folder of checkpoints
 CHECKPOINT_DIR = Path(os.environ.get("LATENT_LAB_CHECKPOINTS", Path(__file__).resolve().parent.parent / "checkpoints"))
 
+try:  # on a Hugging Face ZeroGPU Space, spaces.GPU lends a GPU to each decorated call
+    import spaces
+
+    gpu = spaces.GPU
+except ImportError:  # anywhere else it is a no-op
+    def gpu(fn):
+        return fn
+
 _device: torch.device | None = None
 _lock = threading.Lock()
 
