@@ -1,4 +1,5 @@
-"""Every registered model: output contract, encode/classify consistency, sizes, registry errors."""
+"""Registered models: the family interface of all (encode, decode), the denoisers' output contract and
+encode/classify consistency, sizes, registry errors."""
 
 import pytest
 import torch
@@ -10,10 +11,22 @@ def batch(seed: int = 0) -> torch.Tensor:
     return torch.rand(4, 1, 28, 28, generator=torch.Generator().manual_seed(seed))
 
 
-@pytest.fixture(scope="module", params=sorted(MODELS))
-def model(request):
+DENOISERS = sorted(n for n in MODELS if n.startswith("denoiser"))  # forward gives .recon and .logits
+
+
+def built(name: str):
     torch.manual_seed(0)
-    return build_model(request.param).eval()
+    return build_model(name).eval()
+
+
+@pytest.fixture(scope="module", params=DENOISERS)
+def model(request):
+    return built(request.param)
+
+
+@pytest.fixture(scope="module", params=sorted(MODELS))
+def any_model(request):
+    return built(request.param)
 
 
 def test_forward_outputs(model):
@@ -25,13 +38,22 @@ def test_forward_outputs(model):
     assert out.recon.min() >= 0 and out.recon.max() <= 1
 
 
-def test_encode_is_a_finite_2d_latent(model):
+def test_encode_is_a_finite_2d_latent(any_model):
     with torch.no_grad():
-        z = model.encode(batch())
+        z = any_model.encode(batch())
     assert z.dim() == 2 and z.shape[0] == 4 and z.shape[1] > 0
     assert torch.isfinite(z).all()
     # the latent depends on the image (a constant encoder would be useless for the explorer)
     assert not torch.allclose(z[0], z[1])
+
+
+@pytest.mark.parametrize("name", sorted(n for n, cls in MODELS.items() if hasattr(cls, "decode")))
+def test_decode_of_encode_gives_images(name):
+    m = built(name)
+    with torch.no_grad():
+        x = m.decode(m.encode(batch()))
+    assert x.shape == (4, 1, 28, 28)
+    assert torch.isfinite(x).all() and x.min() >= 0 and x.max() <= 1
 
 
 def test_classify_matches_forward_logits_in_eval_mode(model):

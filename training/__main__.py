@@ -2,6 +2,8 @@
 
     python -m training denoiser                      # the app's model, recipe in train_denoiser.RECIPES
     python -m training denoiser_ref --max-minutes 60 # the reference network and recipe
+    python -m training vae                           # the VAEs, recipes in train_vae.RECIPES
+    python -m training vae2d
     python -m training denoiser --smoke --out /tmp/x.safetensors   # a few batches, for tests
 """
 
@@ -13,9 +15,9 @@ from pathlib import Path
 
 import torch
 
-from . import train_denoiser
+from . import train_denoiser, train_vae
 
-TRAINERS = {"denoiser": train_denoiser, "denoiser_ref": train_denoiser}
+TRAINERS = {"denoiser": train_denoiser, "denoiser_ref": train_denoiser, "vae": train_vae, "vae2d": train_vae}
 
 
 def resolve_device(name: str) -> torch.device:
@@ -32,7 +34,7 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     p = argparse.ArgumentParser(prog="python -m training", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", choices=sorted(TRAINERS), help="registered model to train")
-    p.add_argument("--epochs", type=int, help="passes over the training set (each with every distortion of the mix)")
+    p.add_argument("--epochs", type=int, help="passes over the training set (for the denoisers: each with every distortion of the mix)")
     p.add_argument("--batch-size", type=int)
     p.add_argument("--lr", type=float, help="peak learning rate")
     p.add_argument("--seed", type=int)

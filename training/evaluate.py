@@ -1,6 +1,7 @@
 """Metrics of each model kind, shared by training, the tests and the model card.
 
     python -m training.evaluate checkpoints/denoiser.safetensors [--limit N] [--device D]
+    python -m training.evaluate checkpoints/vae.safetensors [--limit N] [--k K] [--device D]
 
 prints the checkpoint's metrics on the test set as JSON.
 """
@@ -14,8 +15,9 @@ import torch.nn.functional as F
 
 from .data import load_mnist, to_float
 from .distortions import NOISY, distort, translate
+from .vae_objective import binarize, elbo_terms, iwae_nll
 
-PROTOCOL_SEED = 1234  # fixed so that every checkpoint is scored on the same distorted copies
+PROTOCOL_SEED = 1234  # fixed so that every checkpoint is scored on the same distorted (or binarized) copies
 
 
 @torch.no_grad()
@@ -54,12 +56,40 @@ def evaluate_denoiser(model, images: torch.Tensor, labels: torch.Tensor, *, seed
     return metrics
 
 
+@torch.no_grad()
+def evaluate_vae(model, images: torch.Tensor, *, k: int = 1000, seed: int = PROTOCOL_SEED, batch_size: int = 100,
+                 device: str | torch.device = "cpu") -> dict:
+    """Mean negative ELBO (one posterior sample per image, analytic KL) and, when k > 0, the IWAE
+    estimate of -log p(x) with k samples, in nats per image, on the images binarized once with a
+    seeded generator. The draw is made on the CPU so that every device scores the same bits."""
+    model.eval()
+    x_all = binarize(to_float(images), torch.Generator().manual_seed(seed))  # (N, 1, 28, 28) of 0/1
+    gen = torch.Generator(device=device).manual_seed(seed)
+    totals = {"recon_nll": 0.0, "kl": 0.0, "iwae_nll": 0.0}
+    for i in range(0, len(x_all), batch_size):
+        x = x_all[i : i + batch_size].to(device)
+        recon_nll, kl = elbo_terms(x, model(x, gen))
+        totals["recon_nll"] += recon_nll.sum().item()
+        totals["kl"] += kl.sum().item()
+        if k > 0:
+            totals["iwae_nll"] += iwae_nll(model, x, k, gen).sum().item()
+    n = len(x_all)
+    neg_elbo = (totals["recon_nll"] + totals["kl"]) / n
+    metrics = {"n_images": n, "protocol_seed": seed, "neg_elbo": round(neg_elbo, 3),
+               "recon_nll": round(totals["recon_nll"] / n, 3), "kl": round(totals["kl"] / n, 3)}
+    if k > 0:
+        nll = totals["iwae_nll"] / n
+        metrics.update(k=k, iwae_nll=round(nll, 3), elbo_gap=round(neg_elbo - nll, 3))
+    return metrics
+
+
 def main(argv=None):
     from .checkpoint import load_checkpoint, read_metadata
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("checkpoint")
     p.add_argument("--limit", type=int, default=None, help="score only the first N test images (for quick checks)")
+    p.add_argument("--k", type=int, default=1000, help="importance samples per image for the VAEs' IWAE bound")
     p.add_argument("--device", default="cpu")
     args = p.parse_args(argv)
     meta = read_metadata(args.checkpoint)
@@ -68,6 +98,8 @@ def main(argv=None):
     images, labels = test.images[: args.limit], test.labels[: args.limit]
     if meta["model"] in ("denoiser", "denoiser_ref"):
         metrics = evaluate_denoiser(model, images, labels, device=args.device)
+    elif meta["model"] in ("vae", "vae2d"):
+        metrics = evaluate_vae(model, images, k=args.k, device=args.device)
     else:
         raise SystemExit(f"no evaluation defined for model {meta['model']!r}")
     metrics["model"] = meta["model"]

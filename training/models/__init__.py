@@ -7,10 +7,13 @@ from torch import nn
 
 from .denoiser import Denoiser, DenoiserConfig
 from .denoiser_ref import DenoiserRef, DenoiserRefConfig
+from .vae import VAE, VAE2D, VAE2DConfig, VAEConfig
 
 MODELS: dict[str, type[nn.Module]] = {
     "denoiser": Denoiser,
     "denoiser_ref": DenoiserRef,
+    "vae": VAE,
+    "vae2d": VAE2D,
 }
 
 
@@ -37,4 +40,4 @@ def model_name(model: nn.Module) -> str:
     raise KeyError(f"{type(model).__name__} is not a registered model")
 
 
-__all__ = ["MODELS", "Denoiser", "DenoiserConfig", "DenoiserRef", "DenoiserRefConfig", "build_model", "config_json", "model_class", "model_name"]
+__all__ = ["MODELS", "Denoiser", "DenoiserConfig", "DenoiserRef", "DenoiserRefConfig", "VAE", "VAE2D", "VAE2DConfig", "VAEConfig", "build_model", "config_json", "model_class", "model_name"]

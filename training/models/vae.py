@@ -1,0 +1,87 @@
+"""Convolutional VAE with a diagonal Gaussian posterior and a Bernoulli decoder (`vae`, `vae2d`).
+
+The encoder gives the posterior's mean and log-variance (log-variance rather than sigma: any real
+output is valid, so no ReLU or softplus clips it); the decoder gives per-pixel Bernoulli logits,
+so the reconstruction term is a binary cross-entropy in nats against dynamically binarized digits.
+Two stride-2 convolutions each way keep it at about 220 k parameters (16-d latent) for CPU training.
+"""
+
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+
+@dataclass
+class VAEConfig:
+    latent_dim: int = 16  # enough for sharp samples; the explorer projects it to 2-d
+    widths: list[int] = field(default_factory=lambda: [32, 64])  # conv channels at 14x14 and 7x7
+
+
+@dataclass
+class VAE2DConfig(VAEConfig):
+    latent_dim: int = 2  # a plane the app can walk as a manifold grid
+
+
+class Posterior(NamedTuple):
+    mu: torch.Tensor  # (B, D)
+    logvar: torch.Tensor  # (B, D)
+
+
+class VAEOutput(NamedTuple):
+    recon_logits: torch.Tensor  # (B, 1, 28, 28) Bernoulli logits
+    mu: torch.Tensor  # (B, D)
+    logvar: torch.Tensor  # (B, D)
+    z: torch.Tensor  # (B, D) one sample from the posterior
+
+
+class VAE(nn.Module):
+    config_class = VAEConfig
+
+    def __init__(self, config: VAEConfig):
+        super().__init__()
+        self.config = config
+        c1, c2 = config.widths
+        d = config.latent_dim
+        # 4x4 kernels with stride 2 and padding 1 halve (and, transposed, double) 28 -> 14 -> 7 exactly
+        self.encoder = nn.Sequential(
+            nn.Conv2d(1, c1, 4, stride=2, padding=1), nn.ReLU(inplace=True),  # (B, c1, 14, 14)
+            nn.Conv2d(c1, c2, 4, stride=2, padding=1), nn.ReLU(inplace=True),  # (B, c2, 7, 7)
+            nn.Flatten(),
+            nn.Linear(c2 * 7 * 7, 2 * d),  # mu and logvar side by side
+        )
+        self.decoder = nn.Sequential(
+            nn.Linear(d, c2 * 7 * 7), nn.ReLU(inplace=True),
+            nn.Unflatten(1, (c2, 7, 7)),
+            nn.ConvTranspose2d(c2, c1, 4, stride=2, padding=1), nn.ReLU(inplace=True),  # (B, c1, 14, 14)
+            nn.ConvTranspose2d(c1, 1, 4, stride=2, padding=1),  # (B, 1, 28, 28)
+        )
+
+    def posterior(self, x: torch.Tensor) -> Posterior:
+        """q(z|x) for images (B, 1, 28, 28) in [0, 1]."""
+        mu, logvar = self.encoder(x).chunk(2, dim=1)
+        return Posterior(mu, logvar)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """The posterior mean (B, D): the latent the explorer plots."""
+        return self.posterior(x).mu
+
+    def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
+        return self.decoder(z)  # (B, 1, 28, 28)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Pixel probabilities (B, 1, 28, 28): the mean of p(x|z), what the app shows."""
+        return torch.sigmoid(self.decode_logits(z))
+
+    def forward(self, x: torch.Tensor, gen: torch.Generator | None = None) -> VAEOutput:
+        mu, logvar = self.posterior(x)
+        # reparameterisation: z = mu + sigma * eps keeps the sample differentiable in mu and logvar
+        eps = torch.randn(mu.shape, generator=gen, device=mu.device, dtype=mu.dtype)
+        z = mu + torch.exp(0.5 * logvar) * eps
+        return VAEOutput(self.decode_logits(z), mu, logvar, z)
+
+
+class VAE2D(VAE):
+    """The same network registered under its own name, so that its default latent is 2-d."""
+    config_class = VAE2DConfig

@@ -1,0 +1,121 @@
+"""Training loop of the VAEs (`vae`, `vae2d`).
+
+Every batch is binarized afresh (dynamic binarization: a new Bernoulli draw per pixel each time an
+image is seen), which acts as data augmentation and keeps the Bernoulli likelihood honest.
+Loss = reconstruction NLL + beta * KL per image (nats), beta rising linearly from 0 to 1 over the
+first epochs (KL warm-up) so that the decoder learns to use the latent before the prior pulls on it.
+"""
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from .data import Split, load_mnist, to_float, train_val_split
+from .evaluate import evaluate_vae
+from .train_denoiser import device_name, load_state, lr_at, save_state
+from .vae_objective import binarize, elbo_terms
+
+
+@dataclass
+class Recipe:
+    """Everything that decides how a run trains; stored in the checkpoint header."""
+    epochs: int
+    batch_size: int
+    lr: float  # peak learning rate of Adam
+    kl_warmup_epochs: float  # beta goes 0 -> 1 linearly over these epochs; 0 = full KL from the start
+    warmup_frac: float = 0.0  # share of steps with a linear lr warm-up (read by lr_at); the KL warm-up already eases the start
+    cosine: bool = True  # cosine decay of the lr to zero
+    iwae_k: int = 1000  # importance samples per test image for the final IWAE bound (10 in smoke runs)
+    seed: int = 0
+    val_size: int = 5000
+    smoke: bool = False
+
+
+RECIPES = {
+    # the usual MNIST VAE settings: Adam 1e-3, batch 128, cosine decay; KL warm-up over the first 5 of 30 epochs
+    "vae": Recipe(epochs=30, batch_size=128, lr=1e-3, kl_warmup_epochs=5),
+    # a 2-d latent has less to learn and saturates sooner
+    "vae2d": Recipe(epochs=20, batch_size=128, lr=1e-3, kl_warmup_epochs=3),
+}
+
+
+def kl_weight_at(step: int, steps_per_epoch: int, r: Recipe) -> float:
+    warm = r.kl_warmup_epochs * steps_per_epoch
+    return 1.0 if warm <= 0 else min(1.0, (step + 1) / warm)
+
+
+def train(model_name: str, r: Recipe, *, device: torch.device, out: Path, state_path: Path | None,
+          resume: bool, command: str, max_minutes: float | None = None, config: dict | None = None) -> dict:
+    from .checkpoint import save_checkpoint
+    from .models import build_model
+
+    torch.manual_seed(r.seed)
+    data = load_mnist()
+    train_split, val_split = train_val_split(data.train, r.val_size, seed=r.seed)
+    test = data.test
+    if r.smoke:  # a few batches on a subset, for tests; new objects, the cached data set stays whole
+        train_split, val_split, test = (Split(s.images[:n], s.labels[:n]) for s, n in ((train_split, 512), (val_split, 200), (test, 200)))
+    model = build_model(model_name, config).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=r.lr)
+    gen = torch.Generator(device=device).manual_seed(r.seed)
+    steps_per_epoch = math.ceil(len(train_split) / r.batch_size)
+    total = steps_per_epoch * r.epochs
+    info = {"epoch": 0, "step": 0, "samples": 0, "wall_time_s": 0.0, "history": [], "command": command, "recipe": asdict(r)}
+    if resume and state_path and state_path.exists():
+        saved = load_state(state_path, model, opt, gen)
+        if saved["recipe"] != asdict(r):
+            raise SystemExit(f"{state_path} was written with another recipe; start without --resume or pass the same flags")
+        info = saved
+        print(f"resumed from {state_path} at epoch {info['epoch']} (step {info['step']})")
+    t_start = time.time() - info["wall_time_s"]
+    images = train_split.images.to(device)  # (N, 28, 28) uint8
+    for epoch in range(info["epoch"], r.epochs):
+        model.train()
+        order = torch.randperm(len(images), generator=gen, device=device)
+        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{r.epochs}", mininterval=5, leave=False)
+        seen, t0 = 0, time.time()
+        for s in bar:
+            step = info["step"]
+            idx = order[s * r.batch_size : (s + 1) * r.batch_size]
+            x = binarize(to_float(images[idx]), gen)  # (B, 1, 28, 28) of 0/1, a fresh draw every time
+            for g in opt.param_groups:
+                g["lr"] = lr_at(step, total, r)
+            beta = kl_weight_at(step, steps_per_epoch, r)
+            recon_nll, kl = elbo_terms(x, model(x, gen))
+            loss = (recon_nll + beta * kl).mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            info["step"] += 1
+            info["samples"] += len(idx)
+            seen += len(idx)
+            if s % 20 == 0:
+                bar.set_postfix(nelbo=f"{(recon_nll + kl).mean().item():.1f}", kl=f"{kl.mean().item():.1f}",
+                                beta=f"{beta:.2f}", sps=f"{seen / (time.time() - t0):.0f}")
+            if r.smoke and s >= 3:
+                break
+        val = evaluate_vae(model, val_split.images, k=0, seed=r.seed + 1, device=device)
+        info["epoch"] = epoch + 1
+        info["wall_time_s"] = time.time() - t_start
+        row = {"epoch": epoch + 1, "samples_per_s": round(seen / (time.time() - t0), 1), "beta": round(beta, 3),
+               **{f"val_{k}": val[k] for k in ("neg_elbo", "recon_nll", "kl")}}
+        info["history"].append(row)
+        print(json.dumps(row), flush=True)
+        if state_path:
+            save_state(state_path, model, opt, gen, info)
+        if max_minutes is not None and info["wall_time_s"] > 60 * max_minutes and epoch + 1 < r.epochs:
+            print(f"time budget of {max_minutes} min spent after epoch {epoch + 1}; continue with --resume")
+            return {"finished": False, **info}
+    metrics = evaluate_vae(model, test.images, k=10 if r.smoke else r.iwae_k, device=device)
+    metrics["parameters"] = sum(p.numel() for p in model.parameters())
+    metrics["train_samples"] = info["samples"]
+    save_checkpoint(model, out, metrics, command=info["command"], device=device_name(device),
+                    wall_time_s=info["wall_time_s"], dataset=f"MNIST ({data.source})",
+                    extra={"recipe": asdict(r), "history": info["history"]})
+    print(json.dumps(metrics, indent=2, sort_keys=True))
+    return {"finished": True, "metrics": metrics, **info}
