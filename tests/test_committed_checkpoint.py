@@ -27,14 +27,15 @@ def test_header_records_how_it_was_made():
 
 
 def test_reevaluation_matches_header():
-    # the first 2,000 test digits under the same protocol seed: the figures must agree with the
-    # header's full-set figures within sampling noise (a stale or swapped file would not)
+    # every 5th test digit (the test set's two halves come from different writers, so a prefix
+    # would be biased): the figures must agree with the header's full-set figures within sampling
+    # noise, which a stale or swapped file would not
     metrics = json.loads(read_metadata(CKPT)["metrics"])
     test = load_mnist().test
-    sub = evaluate_denoiser(load_checkpoint(CKPT), test.images[:2000], test.labels[:2000])
+    sub = evaluate_denoiser(load_checkpoint(CKPT), test.images[::5], test.labels[::5])
     for key in ("acc_clean", "acc_noisy", "acc_recon"):
-        assert abs(sub[key] - metrics[key]) < 1.5, key
-    assert abs(sub["psnr_recon_clamp"] - metrics["psnr_recon_clamp"]) < 1.0
+        assert abs(sub[key] - metrics[key]) < 0.75, key
+    assert abs(sub["psnr_recon_clamp"] - metrics["psnr_recon_clamp"]) < 0.5
 
 
 def test_model_card_is_up_to_date():
