@@ -33,8 +33,9 @@ def git_commit() -> str:
 
 
 def save_checkpoint(model: nn.Module, path: str | Path, metrics: dict, *, command: str, device: str,
-                    wall_time_s: float, dataset: str, extra: dict | None = None) -> Path:
-    """Write the model's weights and the header; `extra` adds more string fields (e.g. train config)."""
+                    wall_time_s: float, dataset: str, commit: str | None = None, extra: dict | None = None) -> Path:
+    """Write the model's weights and the header; `commit` is the code's commit when training
+    started (default: now); `extra` adds more string fields (e.g. train config)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     meta = {
@@ -42,7 +43,7 @@ def save_checkpoint(model: nn.Module, path: str | Path, metrics: dict, *, comman
         "config": config_json(model),
         "metrics": json.dumps(metrics, sort_keys=True),
         "command": command,
-        "commit": git_commit(),
+        "commit": commit or git_commit(),
         "device": device,
         "wall_time_s": f"{wall_time_s:.1f}",
         "dataset": dataset,

@@ -51,7 +51,7 @@ def kl_weight_at(step: int, steps_per_epoch: int, r: Recipe) -> float:
 
 def train(model_name: str, r: Recipe, *, device: torch.device, out: Path, state_path: Path | None,
           resume: bool, command: str, max_minutes: float | None = None, config: dict | None = None) -> dict:
-    from .checkpoint import save_checkpoint
+    from .checkpoint import git_commit, save_checkpoint
     from .models import build_model
 
     torch.manual_seed(r.seed)
@@ -65,7 +65,8 @@ def train(model_name: str, r: Recipe, *, device: torch.device, out: Path, state_
     gen = torch.Generator(device=device).manual_seed(r.seed)
     steps_per_epoch = math.ceil(len(train_split) / r.batch_size)
     total = steps_per_epoch * r.epochs
-    info = {"epoch": 0, "step": 0, "samples": 0, "wall_time_s": 0.0, "history": [], "command": command, "recipe": asdict(r)}
+    info = {"epoch": 0, "step": 0, "samples": 0, "wall_time_s": 0.0, "history": [], "command": command,
+            "recipe": asdict(r), "commit": git_commit()}  # the code's commit when training starts
     if resume and state_path and state_path.exists():
         saved = load_state(state_path, model, opt, gen)
         if saved["recipe"] != asdict(r):
@@ -115,7 +116,7 @@ def train(model_name: str, r: Recipe, *, device: torch.device, out: Path, state_
     metrics["parameters"] = sum(p.numel() for p in model.parameters())
     metrics["train_samples"] = info["samples"]
     save_checkpoint(model, out, metrics, command=info["command"], device=device_name(device),
-                    wall_time_s=info["wall_time_s"], dataset=f"MNIST ({data.source})",
+                    wall_time_s=info["wall_time_s"], dataset=f"MNIST ({data.source})", commit=info.get("commit"),
                     extra={"recipe": asdict(r), "history": info["history"]})
     print(json.dumps(metrics, indent=2, sort_keys=True))
     return {"finished": True, "metrics": metrics, **info}
