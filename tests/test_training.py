@@ -13,7 +13,8 @@ import torch
 
 from training.checkpoint import load_checkpoint, read_metadata
 from training.models import build_model
-from training.train_denoiser import RECIPES, load_state, lr_at, mse_weight_at, save_state
+from training.loop import load_state, save_state
+from training.train_denoiser import RECIPES, lr_at, mse_weight_at
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONPATH": str(ROOT)}

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
-from .data import Split, load_mnist, to_float, train_val_split
+from .data import to_float
 from .distortions import distort_mixed, translate
 from .evaluate import evaluate_denoiser
+from .loop import device_name, lr_at, prepare_data, save_state, start_or_resume
 
 
 @dataclass
@@ -51,16 +51,6 @@ RECIPES = {
 }
 
 
-def lr_at(step: int, total: int, r: Recipe) -> float:
-    warm = int(r.warmup_frac * total)
-    if step < warm:
-        return r.lr * (step + 1) / warm
-    if not r.cosine:
-        return r.lr
-    t = (step - warm) / max(1, total - warm)
-    return 0.5 * r.lr * (1 + math.cos(math.pi * t))
-
-
 def mse_weight_at(step: int, total: int, r: Recipe) -> float:
     frac = step / max(1, total)
     for until, w in r.mse_weights:
@@ -69,70 +59,20 @@ def mse_weight_at(step: int, total: int, r: Recipe) -> float:
     return r.mse_weights[-1][1]
 
 
-# --- training state, so a CPU run can stop and continue in a later session (no pickle) ---
-
-def save_state(path: Path, model, opt, gen: torch.Generator, info: dict) -> None:
-    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    for i, st in opt.state_dict()["state"].items():
-        for k, v in st.items():
-            tensors[f"opt.{i}.{k}"] = torch.as_tensor(v).detach().cpu().contiguous()
-    tensors["generator"] = gen.get_state()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    save_file(tensors, str(tmp), metadata={"info": json.dumps(info)})
-    tmp.replace(path)
-
-
-def load_state(path: Path, model, opt, gen: torch.Generator) -> dict:
-    from safetensors import safe_open
-
-    with safe_open(str(path), framework="pt") as f:
-        info = json.loads(f.metadata()["info"])
-    tensors = load_file(str(path))
-    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-    sd = opt.state_dict()
-    for key, v in tensors.items():
-        if key.startswith("opt."):
-            _, i, k = key.split(".", 2)
-            sd["state"].setdefault(int(i), {})[k] = v
-    opt.load_state_dict(sd)
-    gen.set_state(tensors["generator"])
-    return info
-
-
-def device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return f"cuda ({torch.cuda.get_device_name(device)})"
-    import platform
-    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
-
-
 def train(model_name: str, r: Recipe, *, device: torch.device, out: Path, state_path: Path | None,
           resume: bool, command: str, max_minutes: float | None = None, config: dict | None = None) -> dict:
-    from .checkpoint import git_commit, save_checkpoint
+    from .checkpoint import save_checkpoint
     from .models import build_model
 
     torch.manual_seed(r.seed)
-    data = load_mnist()
-    train_split, val_split = train_val_split(data.train, r.val_size, seed=r.seed)
-    test = data.test
-    if r.smoke:  # a few batches on a subset, for tests; new objects, the cached data set stays whole
-        train_split, val_split, test = (Split(s.images[:n], s.labels[:n]) for s, n in ((train_split, 512), (val_split, 200), (test, 200)))
+    data, train_split, val_split, test = prepare_data(r)
     model = build_model(model_name, config).to(device).to(memory_format=torch.channels_last)
     opt = torch.optim.AdamW(model.parameters(), lr=r.lr, weight_decay=r.weight_decay)
     gen = torch.Generator(device=device).manual_seed(r.seed)
     n_kinds = len(r.mix)
     steps_per_epoch = math.ceil(len(train_split) * n_kinds / r.batch_size)
     total = steps_per_epoch * r.epochs
-    # the commit is taken now: commits made while a long run trains are not its code
-    info = {"epoch": 0, "step": 0, "samples": 0, "wall_time_s": 0.0, "history": [], "command": command,
-            "recipe": asdict(r), "commit": git_commit()}
-    if resume and state_path and state_path.exists():
-        saved = load_state(state_path, model, opt, gen)
-        if saved["recipe"] != asdict(r):
-            raise SystemExit(f"{state_path} was written with another recipe; start without --resume or pass the same flags")
-        info = saved
-        print(f"resumed from {state_path} at epoch {info['epoch']} (step {info['step']})")
+    info = start_or_resume(state_path if resume else None, model, opt, gen, command=command, recipe=asdict(r))
     t_start = time.time() - info["wall_time_s"]
     images = train_split.images.to(device)
     labels = train_split.labels.to(device)

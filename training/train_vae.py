@@ -15,9 +15,9 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from .data import Split, load_mnist, to_float, train_val_split
+from .data import to_float
 from .evaluate import evaluate_vae
-from .train_denoiser import device_name, load_state, lr_at, save_state
+from .loop import device_name, lr_at, prepare_data, save_state, start_or_resume
 from .vae_objective import binarize, elbo_terms
 
 
@@ -51,28 +51,17 @@ def kl_weight_at(step: int, steps_per_epoch: int, r: Recipe) -> float:
 
 def train(model_name: str, r: Recipe, *, device: torch.device, out: Path, state_path: Path | None,
           resume: bool, command: str, max_minutes: float | None = None, config: dict | None = None) -> dict:
-    from .checkpoint import git_commit, save_checkpoint
+    from .checkpoint import save_checkpoint
     from .models import build_model
 
     torch.manual_seed(r.seed)
-    data = load_mnist()
-    train_split, val_split = train_val_split(data.train, r.val_size, seed=r.seed)
-    test = data.test
-    if r.smoke:  # a few batches on a subset, for tests; new objects, the cached data set stays whole
-        train_split, val_split, test = (Split(s.images[:n], s.labels[:n]) for s, n in ((train_split, 512), (val_split, 200), (test, 200)))
+    data, train_split, val_split, test = prepare_data(r)
     model = build_model(model_name, config).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=r.lr)
     gen = torch.Generator(device=device).manual_seed(r.seed)
     steps_per_epoch = math.ceil(len(train_split) / r.batch_size)
     total = steps_per_epoch * r.epochs
-    info = {"epoch": 0, "step": 0, "samples": 0, "wall_time_s": 0.0, "history": [], "command": command,
-            "recipe": asdict(r), "commit": git_commit()}  # the code's commit when training starts
-    if resume and state_path and state_path.exists():
-        saved = load_state(state_path, model, opt, gen)
-        if saved["recipe"] != asdict(r):
-            raise SystemExit(f"{state_path} was written with another recipe; start without --resume or pass the same flags")
-        info = saved
-        print(f"resumed from {state_path} at epoch {info['epoch']} (step {info['step']})")
+    info = start_or_resume(state_path if resume else None, model, opt, gen, command=command, recipe=asdict(r))
     t_start = time.time() - info["wall_time_s"]
     images = train_split.images.to(device)  # (N, 28, 28) uint8
     for epoch in range(info["epoch"], r.epochs):

@@ -1,0 +1,87 @@
+"""Pieces every training loop shares: data preparation, the resumable training state, device names.
+
+The training state (weights, optimizer moments, generator, progress) is a safetensors file with a
+JSON header, so a CPU run can stop and continue in a later session without pickle.
+"""
+
+import json
+import math
+import platform
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
+
+from .checkpoint import git_commit
+from .data import MNIST, Split, load_mnist, train_val_split
+
+
+def prepare_data(r) -> tuple[MNIST, Split, Split, Split]:
+    """The data set, the seeded train / validation split and the test set of a recipe (with
+    `seed`, `val_size`, `smoke`); smoke runs get small new splits, the cached set stays whole."""
+    data = load_mnist()
+    train_split, val_split = train_val_split(data.train, r.val_size, seed=r.seed)
+    test = data.test
+    if r.smoke:
+        train_split, val_split, test = (Split(s.images[:n], s.labels[:n]) for s, n in ((train_split, 512), (val_split, 200), (test, 200)))
+    return data, train_split, val_split, test
+
+
+def lr_at(step: int, total: int, r) -> float:
+    """Learning rate of a recipe (with `lr`, `warmup_frac`, `cosine`) at a step: linear warm-up,
+    then constant or cosine decay to zero."""
+    warm = int(r.warmup_frac * total)
+    if step < warm:
+        return r.lr * (step + 1) / warm
+    if not r.cosine:
+        return r.lr
+    t = (step - warm) / max(1, total - warm)
+    return 0.5 * r.lr * (1 + math.cos(math.pi * t))
+
+
+def save_state(path: Path, model, opt, gen: torch.Generator, info: dict) -> None:
+    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    for i, st in opt.state_dict()["state"].items():
+        for k, v in st.items():
+            tensors[f"opt.{i}.{k}"] = torch.as_tensor(v).detach().cpu().contiguous()
+    tensors["generator"] = gen.get_state()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    save_file(tensors, str(tmp), metadata={"info": json.dumps(info)})
+    tmp.replace(path)
+
+
+def load_state(path: Path, model, opt, gen: torch.Generator) -> dict:
+    with safe_open(str(path), framework="pt") as f:
+        info = json.loads(f.metadata()["info"])
+    tensors = load_file(str(path))
+    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    sd = opt.state_dict()
+    for key, v in tensors.items():
+        if key.startswith("opt."):
+            _, i, k = key.split(".", 2)
+            sd["state"].setdefault(int(i), {})[k] = v
+    opt.load_state_dict(sd)
+    gen.set_state(tensors["generator"])
+    return info
+
+
+def start_or_resume(state_path: Path | None, model, opt, gen: torch.Generator, *, command: str, recipe: dict) -> dict:
+    """Fresh progress, or the progress saved in state_path (which then also restores model,
+    optimizer and generator) when that file exists and was written with the same recipe."""
+    if state_path is not None and state_path.exists():
+        info = load_state(state_path, model, opt, gen)
+        if info["recipe"] != recipe:
+            raise SystemExit(f"{state_path} was written with another recipe; start without --resume or pass the same flags")
+        print(f"resumed from {state_path} at epoch {info['epoch']} (step {info['step']})")
+        return info
+    # the commit is taken now: commits made while a long run trains are not its code
+    return {"epoch": 0, "step": 0, "samples": 0, "wall_time_s": 0.0, "history": [], "command": command,
+            "recipe": recipe, "commit": git_commit()}
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
