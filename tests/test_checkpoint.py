@@ -112,25 +112,24 @@ def test_not_a_checkpoint(tmp_path, data):
     assert_fails_naming(path)
 
 
+def with_header(path, denoiser_file, **changes):
+    """The denoiser's weights saved to path under its own header with some fields changed."""
+    src, model = denoiser_file
+    meta = {**read_metadata(src), **changes}
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path), metadata=meta)
+    return path
+
+
 def test_header_names_the_other_model(tmp_path, denoiser_file):
     # the denoiser's weights under a header claiming the reference network: strict loading refuses
-    src, model = denoiser_file
-    meta = read_metadata(src)
-    meta.update(model="denoiser_ref", config="{}")
-    path = tmp_path / "mismatch.safetensors"
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path), metadata=meta)
+    path = with_header(tmp_path / "mismatch.safetensors", denoiser_file, model="denoiser_ref", config="{}")
     err = assert_fails_naming(path)
     assert "denoiser_ref" in str(err)
 
 
 def test_header_names_the_other_model_with_its_own_config(tmp_path, denoiser_file):
     # only `model` changed: the denoiser's config fields do not exist in the reference's config
-    src, model = denoiser_file
-    meta = read_metadata(src)
-    meta["model"] = "denoiser_ref"
-    path = tmp_path / "mismatch2.safetensors"
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path), metadata=meta)
-    assert_fails_naming(path)
+    assert_fails_naming(with_header(tmp_path / "mismatch2.safetensors", denoiser_file, model="denoiser_ref"))
 
 
 @pytest.mark.parametrize("config", [
@@ -139,19 +138,10 @@ def test_header_names_the_other_model_with_its_own_config(tmp_path, denoiser_fil
     lambda c: {**c, "widths": [16, 32]},  # the model cannot be built from it
 ], ids=["unknown_field", "invalid_json", "bad_widths"])
 def test_bad_config_in_header(tmp_path, denoiser_file, config):
-    src, model = denoiser_file
-    meta = read_metadata(src)
-    new = config(json.loads(meta["config"]))
-    meta["config"] = new if isinstance(new, str) else json.dumps(new)
-    path = tmp_path / "badconfig.safetensors"
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path), metadata=meta)
-    assert_fails_naming(path)
+    new = config(json.loads(read_metadata(denoiser_file[0])["config"]))
+    new = new if isinstance(new, str) else json.dumps(new)
+    assert_fails_naming(with_header(tmp_path / "badconfig.safetensors", denoiser_file, config=new))
 
 
 def test_unknown_model_name_in_header(tmp_path, denoiser_file):
-    src, model = denoiser_file
-    meta = read_metadata(src)
-    meta["model"] = "resnet9000"
-    path = tmp_path / "unknown.safetensors"
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path), metadata=meta)
-    assert_fails_naming(path)
+    assert_fails_naming(with_header(tmp_path / "unknown.safetensors", denoiser_file, model="resnet9000"))

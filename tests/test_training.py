@@ -152,16 +152,18 @@ def test_state_round_trip(tmp_path):
         assert torch.equal(a, b), k
 
 
-def test_budget_stop_then_resume_finishes_the_run(tmp_path):
+@pytest.mark.parametrize("model", ["denoiser", "vae2d"])  # one model of each trainer
+def test_budget_stop_then_resume_finishes_the_run(tmp_path, model):
     # --max-minutes 0 stops after the first of two epochs with only the state file written;
     # --resume with the same flags picks it up and writes the checkpoint
     out = tmp_path / "r.safetensors"
-    args = ["-m", "training", "denoiser", "--smoke", "--epochs", "2", "--out", str(out)]
+    args = ["-m", "training", model, "--smoke", "--epochs", "2", "--out", str(out)]
     first = run([*args, "--max-minutes", "0"])
     assert first.returncode == 0, first.stderr[-3000:]
     assert not out.exists() and out.with_name("r.state.safetensors").is_file()
     second = run([*args, "--resume"])
     assert second.returncode == 0, second.stderr[-3000:]
     assert "resumed from" in second.stdout
-    history = json.loads(read_metadata(out)["history"])
-    assert [row["epoch"] for row in history] == [1, 2]
+    meta = read_metadata(out)
+    assert meta["model"] == model
+    assert [row["epoch"] for row in json.loads(meta["history"])] == [1, 2]

@@ -7,13 +7,14 @@ JSON header, so a CPU run can stop and continue in a later session without pickl
 import json
 import math
 import platform
+import time
 from pathlib import Path
 
 import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
-from .checkpoint import git_commit
+from .checkpoint import git_commit, save_checkpoint
 from .data import MNIST, Split, load_mnist, train_val_split
 
 
@@ -85,3 +86,30 @@ def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return f"cuda ({torch.cuda.get_device_name(device)})"
     return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+def end_epoch(info: dict, row: dict, *, t_start: float, state_path: Path | None, model, opt, gen: torch.Generator,
+              max_minutes: float | None, epochs: int) -> bool:
+    """Record a finished epoch (its `row` of validation figures), save the training state, and
+    say whether the time budget asks to stop here."""
+    info["epoch"] = row["epoch"]
+    info["wall_time_s"] = time.time() - t_start
+    info["history"].append(row)
+    print(json.dumps(row), flush=True)
+    if state_path:
+        save_state(state_path, model, opt, gen, info)
+    if max_minutes is not None and info["wall_time_s"] > 60 * max_minutes and info["epoch"] < epochs:
+        print(f"time budget of {max_minutes} min spent after epoch {info['epoch']}; continue with --resume")
+        return True
+    return False
+
+
+def finish(model, out: Path, metrics: dict, info: dict, *, recipe: dict, device: torch.device, data: MNIST) -> dict:
+    """Add the run's size to the test metrics, write the checkpoint and print the metrics."""
+    metrics["parameters"] = sum(p.numel() for p in model.parameters())
+    metrics["train_samples"] = info["samples"]
+    save_checkpoint(model, out, metrics, command=info["command"], device=device_name(device),
+                    wall_time_s=info["wall_time_s"], dataset=f"MNIST ({data.source})", commit=info.get("commit"),
+                    extra={"recipe": recipe, "history": info["history"]})
+    print(json.dumps(metrics, indent=2, sort_keys=True))
+    return {"finished": True, "metrics": metrics, **info}

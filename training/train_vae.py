@@ -6,7 +6,6 @@ Loss = reconstruction NLL + beta * KL per image (nats), beta rising linearly fro
 first epochs (KL warm-up) so that the decoder learns to use the latent before the prior pulls on it.
 """
 
-import json
 import math
 import time
 from dataclasses import asdict, dataclass
@@ -17,7 +16,7 @@ from tqdm import tqdm
 
 from .data import to_float
 from .evaluate import evaluate_vae
-from .loop import device_name, lr_at, prepare_data, save_state, start_or_resume
+from .loop import end_epoch, finish, lr_at, prepare_data, start_or_resume
 from .vae_objective import binarize, elbo_terms
 
 
@@ -51,7 +50,6 @@ def kl_weight_at(step: int, steps_per_epoch: int, r: Recipe) -> float:
 
 def train(model_name: str, r: Recipe, *, device: torch.device, out: Path, state_path: Path | None,
           resume: bool, command: str, max_minutes: float | None = None, config: dict | None = None) -> dict:
-    from .checkpoint import save_checkpoint
     from .models import build_model
 
     torch.manual_seed(r.seed)
@@ -90,22 +88,10 @@ def train(model_name: str, r: Recipe, *, device: torch.device, out: Path, state_
             if r.smoke and s >= 3:
                 break
         val = evaluate_vae(model, val_split.images, k=0, seed=r.seed + 1, device=device)
-        info["epoch"] = epoch + 1
-        info["wall_time_s"] = time.time() - t_start
         row = {"epoch": epoch + 1, "samples_per_s": round(seen / (time.time() - t0), 1), "beta": round(beta, 3),
                **{f"val_{k}": val[k] for k in ("neg_elbo", "recon_nll", "kl")}}
-        info["history"].append(row)
-        print(json.dumps(row), flush=True)
-        if state_path:
-            save_state(state_path, model, opt, gen, info)
-        if max_minutes is not None and info["wall_time_s"] > 60 * max_minutes and epoch + 1 < r.epochs:
-            print(f"time budget of {max_minutes} min spent after epoch {epoch + 1}; continue with --resume")
+        if end_epoch(info, row, t_start=t_start, state_path=state_path, model=model, opt=opt, gen=gen,
+                     max_minutes=max_minutes, epochs=r.epochs):
             return {"finished": False, **info}
     metrics = evaluate_vae(model, test.images, k=10 if r.smoke else r.iwae_k, device=device)
-    metrics["parameters"] = sum(p.numel() for p in model.parameters())
-    metrics["train_samples"] = info["samples"]
-    save_checkpoint(model, out, metrics, command=info["command"], device=device_name(device),
-                    wall_time_s=info["wall_time_s"], dataset=f"MNIST ({data.source})", commit=info.get("commit"),
-                    extra={"recipe": asdict(r), "history": info["history"]})
-    print(json.dumps(metrics, indent=2, sort_keys=True))
-    return {"finished": True, "metrics": metrics, **info}
+    return finish(model, out, metrics, info, recipe=asdict(r), device=device, data=data)
