@@ -20,6 +20,11 @@ COMING = {
 }
 
 
+def ping() -> str:
+    """Health check and the trivial endpoint the latency benchmark compares against."""
+    return "ok"
+
+
 def build_demo() -> gr.Blocks:
     with gr.Blocks(title="MNIST latent lab") as demo:
         gr.Markdown("# MNIST latent lab\nWhat autoencoders learn about handwritten digits.")
@@ -31,6 +36,7 @@ def build_demo() -> gr.Blocks:
                     gr.Markdown(f"**Coming soon.** {text}")
         footer = gr.Markdown(elem_id="footer")
         demo.load(lambda: f"Inference device: `{runtime.device()}`", None, footer, api_name=False)
+        gr.api(ping, api_name="ping")
     return demo
 
 

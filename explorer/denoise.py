@@ -120,10 +120,9 @@ def random_index() -> int:
 
 
 def status_note() -> str:
-    info = runtime.model_info(MODEL)
-    if "error" in info:
-        return f"⚠️ {info['error']}"
-    return ""
+    """A warning for the top of the tab when the checkpoint cannot be served, else ''."""
+    problem = runtime.problem(MODEL)
+    return f"⚠️ {problem}" if problem else ""
 
 
 def build():

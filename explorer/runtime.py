@@ -7,8 +7,9 @@ from pathlib import Path
 
 import torch
 
-from training.checkpoint import CheckpointError, load_checkpoint, read_metadata
+from training.checkpoint import CheckpointError, load_checkpoint
 from training.data import load_mnist
+from training.models import model_name
 
 # overridable so tests and deployments can serve another folder of checkpoints
 CHECKPOINT_DIR = Path(os.environ.get("LATENT_LAB_CHECKPOINTS", Path(__file__).resolve().parent.parent / "checkpoints"))
@@ -58,17 +59,22 @@ def model(name: str) -> torch.nn.Module:
     path = checkpoint_path(name)
     try:
         with _lock:
-            return load_checkpoint(path, device())
+            loaded = load_checkpoint(path, device())
+        if model_name(loaded) != name:  # e.g. a VAE copied over the denoiser's file
+            raise CheckpointError(f"checkpoint {path} holds a {model_name(loaded)!r} model, not {name!r}")
+        return loaded
     except CheckpointError as e:
         raise CheckpointError(f"{e}. Train it with: python -m training {name}") from e
 
 
-def model_info(name: str) -> dict:
-    """The header of a checkpoint, or {'error': message} when it cannot be read."""
+def problem(name: str) -> str | None:
+    """None when checkpoints/<name>.safetensors loads, else the message naming the file, what is
+    wrong and the training command that makes it (a missing, corrupt or mismatched file)."""
     try:
-        return read_metadata(checkpoint_path(name))
+        model(name)
     except CheckpointError as e:
-        return {"error": f"{e}. Train it with: python -m training {name}"}
+        return str(e)
+    return None
 
 
 def test_set():

@@ -4,22 +4,13 @@ import json
 
 import numpy as np
 import pytest
-from gradio_client import Client, handle_file
+from gradio_client import handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
 from explorer import runtime
 
 pytestmark = pytest.mark.skipif(not runtime.checkpoint_path("denoiser").exists(), reason="no denoiser checkpoint")
-
-
-@pytest.fixture(scope="module")
-def client():
-    import app
-
-    _, url, _ = app.demo.launch(prevent_thread_lock=True, quiet=True, max_file_size="10mb")
-    yield Client(url, verbose=False)
-    app.demo.close()
 
 
 def test_digit(index: int) -> tuple[np.ndarray, int]:

@@ -22,11 +22,9 @@ pytestmark = [
 
 
 @pytest.fixture(scope="module")
-def page(tmp_path_factory):
+def page(server_url):
     playwright = pytest.importorskip("playwright.sync_api")
-    import app
-
-    _, url, _ = app.demo.launch(prevent_thread_lock=True, quiet=True)
+    url = server_url
     with playwright.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
@@ -35,7 +33,6 @@ def page(tmp_path_factory):
         page.wait_for_selector("text=MNIST latent lab")
         yield page
         browser.close()
-    app.demo.close()
 
 
 @pytest.fixture(scope="module")

@@ -40,6 +40,7 @@ def main(argv=None):
     p.add_argument("--seed", type=int)
     p.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda, cuda:1, ...")
     p.add_argument("--out", type=Path, help="checkpoint path (default checkpoints/<model>.safetensors)")
+    p.add_argument("--init", help="start from the weights of this checkpoint (matching tensors); its header is kept as `parent`")
     p.add_argument("--smoke", action="store_true", help="a few batches on a small subset, for tests")
     p.add_argument("--resume", action="store_true", help="continue from the training-state file if there is one")
     p.add_argument("--max-minutes", type=float, help="stop after the epoch that passes this budget (continue with --resume)")
@@ -50,6 +51,10 @@ def main(argv=None):
     if args.smoke and args.epochs is None:
         args.epochs = 1
     overrides = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed}
+    if args.init:
+        if not hasattr(recipe, "init"):
+            p.error(f"--init is not supported for {args.model}")
+        overrides["init"] = args.init
     recipe = dataclasses.replace(recipe, **{k: v for k, v in overrides.items() if v is not None}, smoke=args.smoke)
     out = args.out or Path("checkpoints") / f"{args.model}.safetensors"
     # the state file sits beside the checkpoint so a later session can --resume it

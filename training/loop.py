@@ -94,6 +94,7 @@ def end_epoch(info: dict, row: dict, *, t_start: float, state_path: Path | None,
     say whether the time budget asks to stop here."""
     info["epoch"] = row["epoch"]
     info["wall_time_s"] = time.time() - t_start
+    row["wall_time_s"] = round(info["wall_time_s"], 1)
     info["history"].append(row)
     print(json.dumps(row), flush=True)
     if state_path:
@@ -110,6 +111,6 @@ def finish(model, out: Path, metrics: dict, info: dict, *, recipe: dict, device:
     metrics["train_samples"] = info["samples"]
     save_checkpoint(model, out, metrics, command=info["command"], device=device_name(device),
                     wall_time_s=info["wall_time_s"], dataset=f"MNIST ({data.source})", commit=info.get("commit"),
-                    extra={"recipe": recipe, "history": info["history"]})
+                    extra={"recipe": recipe, "history": info["history"], **({"parent": info["parent"]} if "parent" in info else {})})
     print(json.dumps(metrics, indent=2, sort_keys=True))
     return {"finished": True, "metrics": metrics, **info}

@@ -2,11 +2,14 @@
 
 Each epoch shows every training image once per distortion of the recipe's mix (the reference's
 "three copies"), each time freshly translated and distorted, in one shuffled stream.
-Loss = cross-entropy(logits, label) + w * MSE(recon, clean), w following a piecewise schedule.
+Loss = cross-entropy(logits, label) + w * MSE(recon, clean), w following a piecewise schedule,
++ optionally cross-entropy of the head on the detached reconstruction (`recon_ce`): the app and
+the protocol classify reconstructions too, and the decoder is not bent towards the classifier.
 """
 
 import math
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -32,6 +35,8 @@ class Recipe:
     mix: list[str]  # distortions each training image is shown with, once per epoch each
     mse_weights: list[list[float]]  # [[until_fraction_of_training, weight], ...]
     label_smoothing: float = 0.0
+    recon_ce: float = 0.0  # weight of cross-entropy on the (detached) reconstructions: the head learns to read them
+    init: str | None = None  # checkpoint whose tensors of matching name and shape start the run
     seed: int = 0
     val_size: int = 5000
     smoke: bool = False
@@ -40,9 +45,11 @@ class Recipe:
 RECIPES = {
     # lean model, tuned for CPU throughput: large batches, one-cycle style schedule, clean images in
     # the mix too (the app's "translate only" choice, and it helps clean/recon accuracy)
+    # the hard distortions (rows/cols, fractional) twice per epoch; the head also reads reconstructions
     "denoiser": Recipe(epochs=12, batch_size=256, lr=4e-3, weight_decay=5e-4, warmup_frac=0.03, cosine=True,
-                       mix=["translate", "rows_cols", "clamp", "fractional"],
-                       mse_weights=[[0.4, 100.0], [0.6, 75.0], [0.8, 50.0], [1.0, 25.0]], label_smoothing=0.05),
+                       mix=["translate", "rows_cols", "rows_cols", "clamp", "fractional", "fractional"],
+                       mse_weights=[[0.4, 100.0], [0.6, 75.0], [0.8, 50.0], [1.0, 25.0]], label_smoothing=0.05,
+                       recon_ce=0.5),
     # the write-up's recipe: AdamW lr 1e-4, batch 64, 25 epochs of 3 copies, MSE weight 350 -> 275 -> 125 -> 25
     "denoiser_ref": Recipe(epochs=25, batch_size=64, lr=1e-4, weight_decay=0.01, warmup_frac=0.0, cosine=False,
                            mix=["rows_cols", "clamp", "fractional"],
@@ -58,19 +65,63 @@ def mse_weight_at(step: int, total: int, r: Recipe) -> float:
     return r.mse_weights[-1][1]
 
 
+@contextmanager
+def frozen_batchnorm(model):
+    """BatchNorm layers use (and keep) their running statistics inside the block. Reconstructions
+    have no exact zeros, so their batch statistics differ wildly from those of distorted digits;
+    mixing both into the running averages would break evaluation of either."""
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.training]
+    for m in norms:
+        m.eval()
+    try:
+        yield
+    finally:
+        for m in norms:
+            m.train()
+
+
+def warm_start(model, path: str) -> None:
+    """Copy the tensors of a checkpoint whose name and shape match (a new head starts fresh)."""
+    from safetensors.torch import load_file
+    from .checkpoint import read_metadata
+    read_metadata(path)  # a clear error for a missing or broken file
+    saved = load_file(path)
+    own = model.state_dict()
+    same = {k: v for k, v in saved.items() if k in own and own[k].shape == v.shape}
+    model.load_state_dict(same, strict=False)
+    print(f"warm start from {path}: {len(same)} of {len(own)} tensors")
+
+
+def parent_summary(path: str) -> dict:
+    """What a warm-started checkpoint inherits: the parent run's header, kept because the parent
+    file itself is usually overwritten by its child."""
+    import json
+    from .checkpoint import read_metadata
+    meta = read_metadata(path)
+    metrics = json.loads(meta.get("metrics", "{}"))
+    return {"command": meta.get("command"), "commit": meta.get("commit"), "device": meta.get("device"),
+            "wall_time_s": float(meta.get("wall_time_s", 0)), "train_samples": metrics.get("train_samples"),
+            "recipe": json.loads(meta.get("recipe", "null")), "config": json.loads(meta["config"])}
+
+
 def train(model_name: str, r: Recipe, *, device: torch.device, out: Path, state_path: Path | None,
           resume: bool, command: str, max_minutes: float | None = None, config: dict | None = None) -> dict:
     from .models import build_model
 
     torch.manual_seed(r.seed)
     data, train_split, val_split, test = prepare_data(r)
-    model = build_model(model_name, config).to(device).to(memory_format=torch.channels_last)
+    model = build_model(model_name, config)
+    if r.init:
+        warm_start(model, r.init)
+    model = model.to(device).to(memory_format=torch.channels_last)
     opt = torch.optim.AdamW(model.parameters(), lr=r.lr, weight_decay=r.weight_decay)
     gen = torch.Generator(device=device).manual_seed(r.seed)
     n_kinds = len(r.mix)
     steps_per_epoch = math.ceil(len(train_split) * n_kinds / r.batch_size)
     total = steps_per_epoch * r.epochs
     info = start_or_resume(state_path if resume else None, model, opt, gen, command=command, recipe=asdict(r))
+    if r.init and "parent" not in info:
+        info["parent"] = parent_summary(r.init)
     t_start = time.time() - info["wall_time_s"]
     images = train_split.images.to(device)
     labels = train_split.labels.to(device)
@@ -93,6 +144,11 @@ def train(model_name: str, r: Recipe, *, device: torch.device, out: Path, state_
             ce = F.cross_entropy(pred.logits, labels[img_idx], label_smoothing=r.label_smoothing)
             mse = F.mse_loss(pred.recon, clean)
             loss = ce + w * mse
+            if r.recon_ce:
+                recon = pred.recon.detach().contiguous(memory_format=torch.channels_last)
+                with frozen_batchnorm(model):
+                    recon_logits = model.classify(recon)
+                loss = loss + r.recon_ce * F.cross_entropy(recon_logits, labels[img_idx], label_smoothing=r.label_smoothing)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

@@ -1,0 +1,66 @@
+"""Training speed of every training command on this machine, and how long the committed denoiser
+took to reach the reference network's accuracy.
+
+    .venv/bin/python benchmarks/training_speed.py [--epochs 6]
+
+Each command runs as `python -m training <model> --smoke --epochs N` (a 512-image subset, so each
+"epoch" is a few full-size batches); samples per second is the median over epochs 2..N, as printed
+by the trainer itself. The time to the reference accuracy is read from the denoiser checkpoint's
+per-epoch validation history (header field `history`).
+"""
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from common import ENV, ROOT, table
+from training.__main__ import TRAINERS
+from training.checkpoint import read_metadata
+
+REFERENCE = {"acc_noisy": 97.52, "acc_recon": 96.77}  # the write-up's 2.06 M-parameter network, 25 epochs
+
+
+def samples_per_s(model: str, epochs: int, folder: Path) -> float:
+    out = subprocess.run([sys.executable, "-m", "training", model, "--smoke", "--epochs", str(epochs),
+                          "--device", "cpu", "--out", str(folder / f"{model}.safetensors")],
+                         cwd=ROOT, env=ENV, capture_output=True, text=True, check=True).stdout
+    rows = [json.loads(line) for line in out.splitlines() if line.startswith("{") and '"samples_per_s"' in line]
+    return statistics.median(r["samples_per_s"] for r in rows[1:] or rows)
+
+
+def time_to_reference(path: Path) -> str:
+    if not path.exists():
+        return "no checkpoint"
+    meta = read_metadata(path)
+    history = json.loads(meta.get("history", "[]"))
+    parent = json.loads(meta.get("parent", "null"))
+    offset = parent["wall_time_s"] if parent else 0.0  # a warm-started run inherits its parent's time
+    for row in history:
+        if all(row.get(k, 0) >= v for k, v in REFERENCE.items()):
+            if "wall_time_s" in row:
+                return f"{(offset + row['wall_time_s']) / 60:.0f} min (validation, epoch {row['epoch']})"
+            return f"epoch {row['epoch']} (no per-epoch times in this header)"
+    best = max(history, key=lambda r: r.get("acc_noisy", 0), default={})
+    return (f"not reached in {float(meta['wall_time_s']) / 60 + offset / 60:.0f} min; best validation noisy "
+            f"{best.get('acc_noisy')} / recon {best.get('acc_recon')} %")
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--epochs", type=int, default=6)
+    epochs = p.parse_args().epochs
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for model in TRAINERS:
+            rows.append([f"python -m training {model}", f"{samples_per_s(model, epochs, Path(tmp)):,.0f}"])
+    print(table(["command (CPU)", "samples / s"], rows))
+    print(f"\ndenoiser, time to the reference accuracy (noisy >= {REFERENCE['acc_noisy']}, reconstructed >= "
+          f"{REFERENCE['acc_recon']} %): {time_to_reference(ROOT / 'checkpoints' / 'denoiser.safetensors')}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,54 @@
+"""A mix of requests like a visitor's, and the answer each gives when sent alone; shared by
+tests/test_load.py and benchmarks/load.py."""
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from gradio_client import handle_file
+from PIL import Image
+
+
+def mixed_requests(folder: Path) -> list[tuple[str, tuple, str]]:
+    """(name, args, api_name) for every endpoint: test digits under each distortion, a drawing,
+    an upload, a random index and the health check."""
+    from training.data import load_mnist
+
+    test = load_mnist().test
+    out = [("ping", (), "/ping"), ("random_index", (), "/random_index")]
+    for i, d in enumerate(["translate", "rows_cols", "clamp", "fractional"]):
+        out.append((f"digit-{i}-{d}", (i * 101, d, 10 + i, 0.4 + 0.1 * i, i), "/denoise_test_digit"))
+    digit = test.images[42].numpy()
+    upload = folder / "upload.png"
+    Image.fromarray(255 - digit).resize((120, 120)).convert("RGB").save(upload)
+    out.append(("upload", (handle_file(str(upload)), "clamp", 14, 0.5, 3), "/denoise_upload"))
+    sketch = np.full((280, 280, 4), 255, np.uint8)
+    sketch[np.asarray(Image.fromarray(test.images[7].numpy()).resize((280, 280))) > 100, :3] = 0
+    Image.fromarray(sketch).save(folder / "sketch.png")
+    drawing = {"background": None, "layers": [], "composite": handle_file(str(folder / "sketch.png"))}
+    out.append(("drawing", (drawing, "fractional", 14, 0.5, 5), "/denoise_drawing"))
+    return out
+
+
+@dataclass
+class AnswerKey:
+    answers: dict = field(default_factory=dict)
+
+    @staticmethod
+    def normalise(name: str, result):
+        """What must not change between calls: the summary and the pixels of the three images
+        (the file paths do change); a random index only has to be in range."""
+        if name == "random_index":
+            return 0 <= result < 10000
+        if name == "ping":
+            return result
+        digest = [hashlib.sha256(np.asarray(Image.open(p)).tobytes()).hexdigest() for p in result[:3]]
+        return result[5], tuple(digest)
+
+
+def answer_key(client, requests) -> AnswerKey:
+    key = AnswerKey()
+    for name, args, api in requests:
+        key.answers[name] = key.normalise(name, client.predict(*args, api_name=api))
+    return key
