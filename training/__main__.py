@@ -5,6 +5,7 @@
     python -m training vae                           # the VAEs, recipes in train_vae.RECIPES
     python -m training vae2d
     python -m training denoiser --smoke --out /tmp/x.safetensors   # a few batches, for tests
+    torchrun --standalone --nproc_per_node 2 -m training vae2d     # data-parallel (gloo on CPUs, nccl on GPUs)
 """
 
 import argparse
@@ -63,7 +64,10 @@ def main(argv=None):
     device = resolve_device(args.device)
     result = trainer.train(args.model, recipe, device=device, out=out, state_path=state_path, resume=args.resume,
                            command=command, max_minutes=args.max_minutes)
-    if result["finished"] and state_path.exists() and not args.smoke:
+    import torch.distributed as dist
+    if dist.is_initialized():  # under torchrun
+        dist.destroy_process_group()
+    elif result["finished"] and state_path.exists() and not args.smoke:
         print(f"finished; the training state {state_path} can be deleted")
     return result
 

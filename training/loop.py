@@ -6,16 +6,70 @@ JSON header, so a CPU run can stop and continue in a later session without pickl
 
 import json
 import math
+import os
 import platform
 import time
 from pathlib import Path
 
 import torch
+import torch.distributed as dist
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from .checkpoint import git_commit, save_checkpoint
 from .data import MNIST, Split, load_mnist, train_val_split
+
+
+class Dist:
+    """This process's place in a `torchrun --nproc_per_node N` run (rank 0 of 1 otherwise).
+
+    Every process draws the same global batch from the same generator and trains on its own
+    contiguous shard; DistributedDataParallel averages the gradients, so with equal shards a step
+    is the full batch's mean gradient, as in one process. Only rank 0 writes files."""
+
+    def __init__(self, device: torch.device):
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        self.device = device
+        if self.world > 1 and not dist.is_initialized():
+            if device.type == "cuda":
+                self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+                torch.cuda.set_device(self.device)
+            dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def check_batch(self, batch_size: int) -> None:
+        if batch_size % self.world:
+            raise SystemExit(f"batch size {batch_size} must be divisible by the {self.world} processes")
+
+    def wrap(self, model: torch.nn.Module) -> torch.nn.Module:
+        """The module to call for training steps (DDP on several processes). BatchNorm statistics
+        are per shard on the CPU (SyncBatchNorm needs CUDA) and synchronised across GPUs."""
+        if self.world == 1:
+            return model
+        from torch.nn.parallel import DistributedDataParallel as DDP
+        if self.device.type == "cuda":
+            model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+            return DDP(model, device_ids=[self.device.index])
+        return DDP(model)
+
+    def shard(self, t: torch.Tensor) -> torch.Tensor:
+        return t.tensor_split(self.world)[self.rank] if self.world > 1 else t
+
+    def agree(self, flag: bool) -> bool:
+        """Rank 0's decision, on every rank (e.g. a time budget, which each rank measures differently)."""
+        if self.world == 1:
+            return flag
+        t = torch.tensor([int(flag)], device=self.device if self.device.type == "cuda" else "cpu")
+        dist.broadcast(t, 0)
+        return bool(t.item())
+
+    def close(self) -> None:
+        if self.world > 1 and dist.is_initialized():
+            dist.destroy_process_group()
 
 
 def prepare_data(r) -> tuple[MNIST, Split, Split, Split]:
@@ -89,26 +143,35 @@ def device_name(device: torch.device) -> str:
 
 
 def end_epoch(info: dict, row: dict, *, t_start: float, state_path: Path | None, model, opt, gen: torch.Generator,
-              max_minutes: float | None, epochs: int) -> bool:
-    """Record a finished epoch (its `row` of validation figures), save the training state, and
-    say whether the time budget asks to stop here."""
+              max_minutes: float | None, epochs: int, dist_: Dist | None = None) -> bool:
+    """Record a finished epoch (its `row` of validation figures), save the training state (rank 0),
+    and say whether the time budget asks to stop here (rank 0 decides for all)."""
+    main = dist_ is None or dist_.main
     info["epoch"] = row["epoch"]
     info["wall_time_s"] = time.time() - t_start
     row["wall_time_s"] = round(info["wall_time_s"], 1)
     info["history"].append(row)
-    print(json.dumps(row), flush=True)
-    if state_path:
-        save_state(state_path, model, opt, gen, info)
-    if max_minutes is not None and info["wall_time_s"] > 60 * max_minutes and info["epoch"] < epochs:
+    if main:
+        print(json.dumps(row), flush=True)
+        if state_path:
+            save_state(state_path, model, opt, gen, info)
+    stop = max_minutes is not None and info["wall_time_s"] > 60 * max_minutes and info["epoch"] < epochs
+    if dist_ is not None:
+        stop = dist_.agree(stop)
+    if stop and main:
         print(f"time budget of {max_minutes} min spent after epoch {info['epoch']}; continue with --resume")
-        return True
-    return False
+    return stop
 
 
-def finish(model, out: Path, metrics: dict, info: dict, *, recipe: dict, device: torch.device, data: MNIST) -> dict:
-    """Add the run's size to the test metrics, write the checkpoint and print the metrics."""
+def finish(model, out: Path, metrics: dict, info: dict, *, recipe: dict, device: torch.device, data: MNIST,
+           dist_: Dist | None = None) -> dict:
+    """Add the run's size to the test metrics, write the checkpoint (rank 0) and print the metrics."""
     metrics["parameters"] = sum(p.numel() for p in model.parameters())
     metrics["train_samples"] = info["samples"]
+    if dist_ is not None and dist_.world > 1:
+        metrics["processes"] = dist_.world
+        if not dist_.main:
+            return {"finished": True, "metrics": metrics, **info}
     save_checkpoint(model, out, metrics, command=info["command"], device=device_name(device),
                     wall_time_s=info["wall_time_s"], dataset=f"MNIST ({data.source})", commit=info.get("commit"),
                     extra={"recipe": recipe, "history": info["history"], **({"parent": info["parent"]} if "parent" in info else {})})

@@ -20,7 +20,7 @@ from tqdm import tqdm
 from .data import to_float
 from .distortions import distort_mixed, translate
 from .evaluate import evaluate_denoiser
-from .loop import end_epoch, finish, lr_at, prepare_data, start_or_resume
+from .loop import Dist, end_epoch, finish, lr_at, prepare_data, start_or_resume
 
 
 @dataclass
@@ -109,11 +109,15 @@ def train(model_name: str, r: Recipe, *, device: torch.device, out: Path, state_
     from .models import build_model
 
     torch.manual_seed(r.seed)
+    dist_ = Dist(device)
+    device = dist_.device
+    dist_.check_batch(r.batch_size)
     data, train_split, val_split, test = prepare_data(r)
     model = build_model(model_name, config)
     if r.init:
         warm_start(model, r.init)
     model = model.to(device).to(memory_format=torch.channels_last)
+    net = dist_.wrap(model)  # what training steps call; `model` is the same weights, unwrapped
     opt = torch.optim.AdamW(model.parameters(), lr=r.lr, weight_decay=r.weight_decay)
     gen = torch.Generator(device=device).manual_seed(r.seed)
     n_kinds = len(r.mix)
@@ -129,26 +133,30 @@ def train(model_name: str, r: Recipe, *, device: torch.device, out: Path, state_
         model.train()
         # every (image, distortion) pair once, shuffled together
         order = torch.randperm(len(images) * n_kinds, generator=gen, device=device)
-        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{r.epochs}", mininterval=5, leave=False)
+        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{r.epochs}", mininterval=5, leave=False,
+                   disable=not dist_.main)
         seen, t0 = 0, time.time()
         for s in bar:
             step = info["step"]
             idx = order[s * r.batch_size : (s + 1) * r.batch_size]
             img_idx, kinds = idx % len(images), idx // len(images)
             clean = translate(to_float(images[img_idx]), gen)
-            noisy = distort_mixed(clean, kinds, tuple(r.mix), gen).contiguous(memory_format=torch.channels_last)
+            noisy = distort_mixed(clean, kinds, tuple(r.mix), gen)
+            # every process drew the same global batch; each trains on its own shard of it
+            clean, noisy, y = (dist_.shard(t) for t in (clean, noisy, labels[img_idx]))
+            noisy = noisy.contiguous(memory_format=torch.channels_last)
             for g in opt.param_groups:
                 g["lr"] = lr_at(step, total, r)
             w = mse_weight_at(step, total, r)
-            pred = model(noisy)
-            ce = F.cross_entropy(pred.logits, labels[img_idx], label_smoothing=r.label_smoothing)
+            pred = net(noisy)
+            ce = F.cross_entropy(pred.logits, y, label_smoothing=r.label_smoothing)
             mse = F.mse_loss(pred.recon, clean)
             loss = ce + w * mse
             if r.recon_ce:
                 recon = pred.recon.detach().contiguous(memory_format=torch.channels_last)
                 with frozen_batchnorm(model):
                     recon_logits = model.classify(recon)
-                loss = loss + r.recon_ce * F.cross_entropy(recon_logits, labels[img_idx], label_smoothing=r.label_smoothing)
+                loss = loss + r.recon_ce * F.cross_entropy(recon_logits, y, label_smoothing=r.label_smoothing)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -163,7 +171,7 @@ def train(model_name: str, r: Recipe, *, device: torch.device, out: Path, state_
         row = {"epoch": epoch + 1, "samples_per_s": round(seen / (time.time() - t0), 1),
                **{k: val[k] for k in ("acc_clean", "acc_noisy", "acc_recon", "psnr_recon_clamp")}}
         if end_epoch(info, row, t_start=t_start, state_path=state_path, model=model, opt=opt, gen=gen,
-                     max_minutes=max_minutes, epochs=r.epochs):
+                     max_minutes=max_minutes, epochs=r.epochs, dist_=dist_):
             return {"finished": False, **info}
     metrics = evaluate_denoiser(model, test.images, test.labels, device=device)
-    return finish(model, out, metrics, info, recipe=asdict(r), device=device, data=data)
+    return finish(model, out, metrics, info, recipe=asdict(r), device=device, data=data, dist_=dist_)

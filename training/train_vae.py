@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from .data import to_float
 from .evaluate import evaluate_vae
-from .loop import end_epoch, finish, lr_at, prepare_data, start_or_resume
+from .loop import Dist, end_epoch, finish, lr_at, prepare_data, start_or_resume
 from .vae_objective import binarize, elbo_terms
 
 
@@ -53,8 +53,12 @@ def train(model_name: str, r: Recipe, *, device: torch.device, out: Path, state_
     from .models import build_model
 
     torch.manual_seed(r.seed)
+    dist_ = Dist(device)
+    device = dist_.device
+    dist_.check_batch(r.batch_size)
     data, train_split, val_split, test = prepare_data(r)
     model = build_model(model_name, config).to(device)
+    net = dist_.wrap(model)  # what training steps call; `model` is the same weights, unwrapped
     opt = torch.optim.Adam(model.parameters(), lr=r.lr)
     gen = torch.Generator(device=device).manual_seed(r.seed)
     steps_per_epoch = math.ceil(len(train_split) / r.batch_size)
@@ -65,16 +69,20 @@ def train(model_name: str, r: Recipe, *, device: torch.device, out: Path, state_
     for epoch in range(info["epoch"], r.epochs):
         model.train()
         order = torch.randperm(len(images), generator=gen, device=device)
-        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{r.epochs}", mininterval=5, leave=False)
+        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{r.epochs}", mininterval=5, leave=False,
+                   disable=not dist_.main)
         seen, t0 = 0, time.time()
         for s in bar:
             step = info["step"]
             idx = order[s * r.batch_size : (s + 1) * r.batch_size]
             x = binarize(to_float(images[idx]), gen)  # (B, 1, 28, 28) of 0/1, a fresh draw every time
+            eps = torch.randn(len(idx), model.config.latent_dim, generator=gen, device=device)
+            # every process drew the same global batch; each trains on its own shard of it
+            x, eps = dist_.shard(x), dist_.shard(eps)
             for g in opt.param_groups:
                 g["lr"] = lr_at(step, total, r)
             beta = kl_weight_at(step, steps_per_epoch, r)
-            recon_nll, kl = elbo_terms(x, model(x, gen))
+            recon_nll, kl = elbo_terms(x, net(x, eps=eps))
             loss = (recon_nll + beta * kl).mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -91,7 +99,7 @@ def train(model_name: str, r: Recipe, *, device: torch.device, out: Path, state_
         row = {"epoch": epoch + 1, "samples_per_s": round(seen / (time.time() - t0), 1), "beta": round(beta, 3),
                **{f"val_{k}": val[k] for k in ("neg_elbo", "recon_nll", "kl")}}
         if end_epoch(info, row, t_start=t_start, state_path=state_path, model=model, opt=opt, gen=gen,
-                     max_minutes=max_minutes, epochs=r.epochs):
+                     max_minutes=max_minutes, epochs=r.epochs, dist_=dist_):
             return {"finished": False, **info}
     metrics = evaluate_vae(model, test.images, k=10 if r.smoke else r.iwae_k, device=device)
-    return finish(model, out, metrics, info, recipe=asdict(r), device=device, data=data)
+    return finish(model, out, metrics, info, recipe=asdict(r), device=device, data=data, dist_=dist_)

@@ -74,10 +74,12 @@ class VAE(nn.Module):
         """Pixel probabilities (B, 1, 28, 28): the mean of p(x|z), what the app shows."""
         return torch.sigmoid(self.decode_logits(z))
 
-    def forward(self, x: torch.Tensor, gen: torch.Generator | None = None) -> VAEOutput:
+    def forward(self, x: torch.Tensor, gen: torch.Generator | None = None, eps: torch.Tensor | None = None) -> VAEOutput:
+        """One posterior sample per image; `eps` (B, D) gives the standard normal draw explicitly."""
         mu, logvar = self.posterior(x)
         # reparameterisation: z = mu + sigma * eps keeps the sample differentiable in mu and logvar
-        eps = torch.randn(mu.shape, generator=gen, device=mu.device, dtype=mu.dtype)
+        if eps is None:
+            eps = torch.randn(mu.shape, generator=gen, device=mu.device, dtype=mu.dtype)
         z = mu + torch.exp(0.5 * logvar) * eps
         return VAEOutput(self.decode_logits(z), mu, logvar, z)
 
