@@ -41,6 +41,10 @@ def build_demo() -> gr.Blocks:
 
 
 demo = build_demo()
+# two CPU cores serve a handful of requests at a time best; more would only queue inside torch.
+# The queue holds a few hundred waiting requests, then refuses new ones with a message.
+demo.queue(default_concurrency_limit=4, max_size=256)
+LAUNCH = {"max_file_size": "10mb", "show_error": True}  # also used by the tests' server
 
 
 def main(argv=None):
@@ -54,9 +58,7 @@ def main(argv=None):
     auth = tuple(os.environ["LATENT_LAB_AUTH"].split(":", 1)) if ":" in os.environ.get("LATENT_LAB_AUTH", "") else None
     runtime.set_device(args.device)
     runtime.warm_up()
-    # two CPU cores serve a handful of requests at a time best; more would only queue inside torch
-    demo.queue(default_concurrency_limit=4).launch(server_name=args.host, server_port=args.port, share=args.share,
-                                                   auth=auth, max_file_size="10mb", show_error=True)
+    demo.launch(server_name=args.host, server_port=args.port, share=args.share, auth=auth, **LAUNCH)
 
 
 if __name__ == "__main__":

@@ -96,22 +96,35 @@ def _from_user(image, distortion, n_lines, sigma, seed):
     return run(img, distortion, n_lines, sigma, seed)
 
 
+def _open(path) -> Image.Image:
+    """Open a file Gradio has cached (never a path from the request itself) lazily, so that
+    to_mnist can refuse a huge image from its header before any pixel is decoded."""
+    try:
+        return Image.open(path)
+    except (OSError, Image.DecompressionBombError, ValueError):
+        raise gr.Error("Not an image: the uploaded file could not be read as a picture.") from None
+
+
 @runtime.gpu
 def denoise_drawing(sketch, distortion, n_lines, sigma, seed):
+    # Raw event (no Gradio preprocessing, whose decoder fails on a broken file without a message):
+    # the composite arrives as a file record of Gradio's cache and is opened here.
+    composite = sketch.get("composite") if isinstance(sketch, dict) else None
+    if isinstance(composite, dict):
+        if not composite.get("path"):
+            raise gr.Error("The image is empty: draw a digit first.")
+        with _open(composite["path"]) as image:
+            return _from_user({**sketch, "composite": image}, distortion, n_lines, sigma, seed)
     return _from_user(sketch, distortion, n_lines, sigma, seed)
 
 
 @runtime.gpu
 def denoise_upload(path, distortion, n_lines, sigma, seed):
-    # Gradio hands over the path of its own temporary copy; opening it here (lazily) lets
-    # to_mnist refuse a huge image from its header before any pixel is decoded.
+    if isinstance(path, dict):  # the raw file record of Gradio's cache
+        path = path.get("path")
     if not path:
         raise gr.Error("Upload an image of a digit first.")
-    try:
-        image = Image.open(path)
-    except (OSError, Image.DecompressionBombError, ValueError):
-        raise gr.Error("Not an image: the uploaded file could not be read as a picture.") from None
-    with image:
+    with _open(path) as image:
         return _from_user(image, distortion, n_lines, sigma, seed)
 
 
@@ -167,10 +180,13 @@ def build():
                 p_recon = gr.BarPlot(x="digit", y="probability", y_lim=[0, 1], label="Class probabilities: reconstructed", height=220)
     params = [distortion, n_lines, sigma, seed]
     outputs = [clean, noisy, recon, p_noisy, p_recon, summary]
-    run_test_btn.click(denoise_test_digit, [index, *params], outputs, api_name="denoise_test_digit")
+    # preprocess=False: the handlers validate the raw values themselves, so that a wrong value from
+    # an API client (None, out of range, a broken file) gets our message, not a bare "Error"
+    raw = {"preprocess": False}
+    run_test_btn.click(denoise_test_digit, [index, *params], outputs, api_name="denoise_test_digit", **raw)
     random_btn.click(random_index, None, index, api_name="random_index").then(
-        denoise_test_digit, [index, *params], outputs, api_name=False)
-    run_draw_btn.click(denoise_drawing, [sketch, *params], outputs, api_name="denoise_drawing")
-    upload.upload(denoise_upload, [upload, *params], outputs, api_name=False)
-    run_upload_btn.click(denoise_upload, [upload, *params], outputs, api_name="denoise_upload")
+        denoise_test_digit, [index, *params], outputs, api_name=False, **raw)
+    run_draw_btn.click(denoise_drawing, [sketch, *params], outputs, api_name="denoise_drawing", **raw)
+    upload.upload(denoise_upload, [upload, *params], outputs, api_name=False, **raw)
+    run_upload_btn.click(denoise_upload, [upload, *params], outputs, api_name="denoise_upload", **raw)
     return {"index": index, "outputs": outputs, "params": params}

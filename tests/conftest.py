@@ -14,7 +14,7 @@ def server_url():
     """The app, launched once per test session on a free local port."""
     import app
 
-    _, url, _ = app.demo.launch(prevent_thread_lock=True, quiet=True, max_file_size="10mb")
+    _, url, _ = app.demo.launch(prevent_thread_lock=True, quiet=True, **app.LAUNCH)
     yield url
     app.demo.close()
 
