@@ -26,7 +26,8 @@ def ping() -> str:
 
 
 def build_demo() -> gr.Blocks:
-    with gr.Blocks(title="MNIST latent lab") as demo:
+    # answers are cached as files; those older than a day are removed every hour
+    with gr.Blocks(title="MNIST latent lab", delete_cache=(3600, 86400)) as demo:
         gr.Markdown("# MNIST latent lab\nWhat autoencoders learn about handwritten digits.")
         with gr.Tabs():
             with gr.Tab("Denoise & classify", id="denoise"):

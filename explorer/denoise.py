@@ -12,7 +12,7 @@ from training.checkpoint import CheckpointError
 from training.distortions import DISTORTIONS, distort, translate
 
 from . import runtime
-from .figures import probs_frame, to_uint8
+from .figures import probs_frame, served, to_uint8
 from .preprocess import PreprocessError, to_mnist
 
 MODEL = "denoiser"
@@ -74,7 +74,8 @@ def run(image: torch.Tensor, distortion: str, n_lines, sigma, seed, label: int |
         f"on the distorted **{pred[0]}** ({p[0, pred[0]]:.1%}), on the reconstruction **{pred[2]}** ({p[2, pred[2]]:.1%})  \n"
         f"PSNR against the clean image: distorted {psnr(noisy, clean):.1f} dB, reconstructed {psnr(recon, clean):.1f} dB"
     )
-    return to_uint8(clean), to_uint8(noisy), to_uint8(recon), probs_frame(p[0]), probs_frame(p[2]), summary
+    return (served(to_uint8(clean)), served(to_uint8(noisy)), served(to_uint8(recon)), probs_frame(p[0]),
+            probs_frame(p[2]), summary)
 
 
 @runtime.gpu

@@ -1,8 +1,11 @@
 """Image grids and small charts shared by the tabs."""
 
+import uuid
+
 import numpy as np
 import pandas as pd
 import torch
+from PIL import Image
 
 
 def to_uint8(img: torch.Tensor, scale: int = 10) -> np.ndarray:
@@ -11,6 +14,16 @@ def to_uint8(img: torch.Tensor, scale: int = 10) -> np.ndarray:
     a = img.detach().float().cpu().reshape(img.shape[-2], img.shape[-1]).clamp(0, 1).numpy()
     a = np.rint(a * 255).astype(np.uint8)
     return np.kron(a, np.ones((scale, scale), dtype=np.uint8))
+
+
+def served(img: np.ndarray) -> Image.Image:
+    """An image for a gr.Image output, tagged with a unique PNG text chunk. Gradio names cached
+    output files by the hash of their bytes and rewrites the file in place, so two requests with
+    the same answer at the same moment could serve each other a half-written file; unique bytes
+    give every answer its own file."""
+    im = Image.fromarray(img)
+    im.info["answer"] = uuid.uuid4().hex
+    return im
 
 
 def probs_frame(probs: torch.Tensor) -> pd.DataFrame:
