@@ -19,6 +19,16 @@ START, END = "<!-- model-card:start -->", "<!-- model-card:end -->"
 TARGETS = {"acc_clean": 99.53, "acc_noisy": 97.52, "acc_recon": 96.77}  # the reference write-up's figures
 
 
+def stages(meta: dict) -> list[dict]:
+    """The runs behind a checkpoint, oldest first: its warm-start parent (header field `parent`,
+    when it was trained with --init) and itself."""
+    m = json.loads(meta["metrics"])
+    own = {"command": meta["command"], "commit": meta["commit"], "device": meta["device"],
+           "wall_time_s": float(meta["wall_time_s"]), "train_samples": m.get("train_samples", 0)}
+    parent = json.loads(meta.get("parent", "null"))
+    return ([parent] if parent else []) + [own]
+
+
 def denoiser_table(paths: list[Path]) -> str:
     rows = [
         "| model | parameters | clean % | noisy % | reconstructed % | noisy % rows/cols · clamp · fractional "
@@ -30,11 +40,15 @@ def denoiser_table(paths: list[Path]) -> str:
     for p in paths:
         meta = read_metadata(p)
         m = json.loads(meta["metrics"])
+        runs = stages(meta)
+        samples = sum(r["train_samples"] for r in runs)
+        minutes = " + ".join(f"{r['wall_time_s'] / 60:.0f}" for r in runs) + " min"
+        devices = " · ".join(sorted({r["device"] for r in runs}))
         rows.append(
             f"| `{meta['model']}` ({p.name}) | {m['parameters']:,} | {m['acc_clean']:.2f} | {m['acc_noisy']:.2f} "
             f"| {m['acc_recon']:.2f} | {m['acc_noisy_rows_cols']:.2f} · {m['acc_noisy_clamp']:.2f} · {m['acc_noisy_fractional']:.2f} "
             f"| {m['psnr_recon_rows_cols']:.1f} · {m['psnr_recon_clamp']:.1f} · {m['psnr_recon_fractional']:.1f} "
-            f"| {m['train_samples']:,} | {meta['device']} | {float(meta['wall_time_s']) / 60:.0f} min |"
+            f"| {samples:,} | {devices} | {minutes} |"
         )
     return "\n".join(rows)
 
@@ -43,8 +57,9 @@ def commands(paths: list[Path]) -> str:
     lines = []
     for p in paths:
         meta = read_metadata(p)
-        lines.append(f"- `{p.name}`: trained by `{meta['command']}` at commit `{meta['commit'][:10]}` "
-                     f"({meta['created']}, data: {meta['dataset']}); scored by `python -m training.evaluate checkpoints/{p.name}`")
+        runs = " then ".join(f"`{r['command']}` at commit `{r['commit'][:10]}`" for r in stages(meta))
+        lines.append(f"- `{p.name}`: trained by {runs} ({meta['created']}, data: {meta['dataset']}); "
+                     f"scored by `python -m training.evaluate checkpoints/{p.name}`")
     return "\n".join(lines)
 
 
@@ -56,7 +71,8 @@ def card_section() -> str:
         "Denoise & classify, on the reference protocol: the 10,000 test digits copied once per distortion "
         "(rows/columns, clamped noise, fractional noise), each copy translated (clean) then distorted (noisy); "
         "accuracy of the classifier on the clean, noisy and reconstructed copies (30,000 images each), PSNR of "
-        "the reconstruction against the clean image from the mean squared error of each copy.",
+        "the reconstruction against the clean image from the mean squared error of each copy. A checkpoint "
+        "trained in stages (`--init` from an earlier checkpoint) counts the samples and minutes of every stage.",
         "",
         denoiser_table(denoisers),
         "",
