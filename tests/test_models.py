@@ -101,3 +101,13 @@ def test_unknown_model_lists_the_known_ones():
 def test_unknown_config_field_raises_type_error(name):
     with pytest.raises(TypeError):
         build_model(name, {"no_such_field": 1})
+
+
+def test_neuron_ae_has_the_reference_layers():
+    model = build_model("neuron_ae")
+    # 104 + 808 + 32,010 (encoder) + 4,400 + 1,604,000 + 2,510 + 251 (decoder)
+    assert sum(p.numel() for p in model.parameters()) == 1_644_083
+    x = torch.rand(3, 1, 28, 28)
+    assert model.encode(x).shape == (3, 10)
+    out = model(x)
+    assert out.shape == (3, 1, 28, 28) and 0 <= out.min() and out.max() <= 1

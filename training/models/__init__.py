@@ -7,6 +7,7 @@ from torch import nn
 
 from .denoiser import Denoiser, DenoiserConfig
 from .denoiser_ref import DenoiserRef, DenoiserRefConfig
+from .neuron_ae import NeuronAE, NeuronAEConfig
 from .vae import VAE, VAE2D, VAE2DConfig, VAEConfig
 
 MODELS: dict[str, type[nn.Module]] = {
@@ -14,6 +15,7 @@ MODELS: dict[str, type[nn.Module]] = {
     "denoiser_ref": DenoiserRef,
     "vae": VAE,
     "vae2d": VAE2D,
+    "neuron_ae": NeuronAE,
 }
 
 
@@ -40,4 +42,4 @@ def model_name(model: nn.Module) -> str:
     raise KeyError(f"{type(model).__name__} is not a registered model")
 
 
-__all__ = ["MODELS", "Denoiser", "DenoiserConfig", "DenoiserRef", "DenoiserRefConfig", "VAE", "VAE2D", "VAE2DConfig", "VAEConfig", "build_model", "config_json", "model_class", "model_name"]
+__all__ = ["MODELS", "Denoiser", "DenoiserConfig", "DenoiserRef", "DenoiserRefConfig", "NeuronAE", "NeuronAEConfig", "VAE", "VAE2D", "VAE2DConfig", "VAEConfig", "build_model", "config_json", "model_class", "model_name"]

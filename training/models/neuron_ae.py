@@ -1,0 +1,49 @@
+"""`neuron_ae`: the reference's 10-neuron bottleneck autoencoder, layer for layer.
+
+Encoder Conv2d 1->4 k5, Conv2d 4->8 k5, Linear 3200->10; decoder Linear 10->400->4000, unflatten
+to 10x20x20, ConvTranspose2d 10->10 k5 and 10->1 k5 back to 28x28. The write-up lists no
+activations; this file puts a ReLU after every hidden layer (without any, the net would be one
+linear map and its "neurons" a rotated PCA) and none on the code itself, so that the argmax over
+the 10 neurons reads raw, signed activations, and a sigmoid on the output for [0, 1] pixels.
+"""
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+
+@dataclass
+class NeuronAEConfig:
+    code: int = 10  # bottleneck neurons; the argmax over them is the unsupervised "digit"
+
+
+class NeuronAE(nn.Module):
+    config_class = NeuronAEConfig
+
+    def __init__(self, config: NeuronAEConfig):
+        super().__init__()
+        self.config = config
+        self.encoder = nn.Sequential(
+            nn.Conv2d(1, 4, 5), nn.ReLU(inplace=True),  # (B, 4, 24, 24)
+            nn.Conv2d(4, 8, 5), nn.ReLU(inplace=True),  # (B, 8, 20, 20)
+            nn.Flatten(), nn.Linear(3200, config.code),
+        )
+        self.decoder = nn.Sequential(
+            nn.Linear(config.code, 400), nn.ReLU(inplace=True),
+            nn.Linear(400, 4000), nn.ReLU(inplace=True),
+            nn.Unflatten(1, (10, 20, 20)),
+            nn.ConvTranspose2d(10, 10, 5), nn.ReLU(inplace=True),  # (B, 10, 24, 24)
+            nn.ConvTranspose2d(10, 1, 5),  # (B, 1, 28, 28)
+        )
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """The neuron activations (B, code); their argmax is the predicted neuron."""
+        return self.encoder(x)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.decoder(z))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The reconstruction (B, 1, 28, 28) in [0, 1]."""
+        return self.decode(self.encode(x))
