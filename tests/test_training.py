@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from training.__main__ import main as train_main
 from training.checkpoint import load_checkpoint, read_metadata
 from training.models import build_model
 from training.loop import load_state, save_state
@@ -167,3 +168,24 @@ def test_budget_stop_then_resume_finishes_the_run(tmp_path, model):
     meta = read_metadata(out)
     assert meta["model"] == model
     assert [row["epoch"] for row in json.loads(meta["history"])] == [1, 2]
+
+
+def test_neuron_training_never_reads_a_label(tmp_path, monkeypatch):
+    """The training split's labels are removed before the loop starts; the run must not notice.
+    (Validation and test labels stay: they only score the code after each epoch.)"""
+    from training import train_neurons
+    from training.data import Split
+
+    real = train_neurons.prepare_data
+
+    def without_labels(r):
+        data, train_split, val_split, test = real(r)
+        return data, Split(train_split.images, None), val_split, test
+
+    monkeypatch.setattr(train_neurons, "prepare_data", without_labels)
+    out = tmp_path / "n.safetensors"
+    result = train_main(["neuron_ae", "--smoke", "--out", str(out)])
+    assert result["finished"] and out.exists()
+    meta = read_metadata(out)
+    assert json.loads(meta["recipe"])["labels_used_in_training"] is False
+    assert set(json.loads(meta["metrics"])) >= {"acc_majority", "acc_matched", "nmi", "ari", "mse", "confusion"}

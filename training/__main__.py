@@ -16,9 +16,10 @@ from pathlib import Path
 
 import torch
 
-from . import train_denoiser, train_vae
+from . import train_denoiser, train_neurons, train_vae
 
-TRAINERS = {"denoiser": train_denoiser, "denoiser_ref": train_denoiser, "vae": train_vae, "vae2d": train_vae}
+TRAINERS = {"denoiser": train_denoiser, "denoiser_ref": train_denoiser, "vae": train_vae, "vae2d": train_vae,
+            "neuron_ae": train_neurons}
 
 
 def resolve_device(name: str) -> torch.device:

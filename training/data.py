@@ -38,7 +38,7 @@ class Split:
     labels: torch.Tensor  # (N,) int64
 
     def __len__(self) -> int:
-        return len(self.labels)
+        return len(self.images)
 
 
 @dataclass

@@ -83,6 +83,25 @@ def evaluate_vae(model, images: torch.Tensor, *, k: int = 1000, seed: int = PROT
     return metrics
 
 
+@torch.no_grad()
+def evaluate_neurons(model, images: torch.Tensor, labels: torch.Tensor, *, batch_size: int = 1000,
+                     device: str | torch.device = "cpu") -> dict:
+    """A 10-neuron code against the true digits: confusion matrix of digit x argmax neuron,
+    majority-vote and Hungarian-matched accuracy, NMI, ARI, and the reconstruction MSE per pixel."""
+    from .clustering import scores
+
+    model.eval()
+    neurons, sq_err = [], 0.0
+    for i in range(0, len(images), batch_size):
+        x = to_float(images[i : i + batch_size]).to(device)
+        z = model.encode(x)
+        neurons.append(z.argmax(1).cpu())
+        sq_err += F.mse_loss(model.decode(z), x, reduction="sum").item()
+    metrics = scores(labels.numpy(), torch.cat(neurons).numpy())
+    metrics.update(n_images=len(images), mse=round(sq_err / (len(images) * 28 * 28), 5))
+    return metrics
+
+
 def main(argv=None):
     from .checkpoint import load_checkpoint, read_metadata
 
@@ -100,6 +119,8 @@ def main(argv=None):
         metrics = evaluate_denoiser(model, images, labels, device=args.device)
     elif meta["model"] in ("vae", "vae2d"):
         metrics = evaluate_vae(model, images, k=args.k, device=args.device)
+    elif meta["model"] == "neuron_ae":
+        metrics = evaluate_neurons(model, images, labels, device=args.device)
     else:
         raise SystemExit(f"no evaluation defined for model {meta['model']!r}")
     metrics["model"] = meta["model"]

@@ -1,0 +1,84 @@
+"""Training loop of the 10-neuron autoencoders (`neuron_ae`).
+
+Reconstruction only: the loop reads images, never labels (labels score the code afterwards, in
+evaluate_neurons). The reference recipe: MSE, SGD lr 0.01, momentum 0.5.
+"""
+
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from .data import to_float
+from .evaluate import evaluate_neurons
+from .loop import Dist, end_epoch, finish, prepare_data, start_or_resume
+
+
+@dataclass
+class Recipe:
+    """Everything that decides how a run trains; stored in the checkpoint header."""
+    epochs: int
+    batch_size: int
+    lr: float
+    momentum: float
+    seed: int = 0
+    val_size: int = 5000
+    smoke: bool = False
+
+
+RECIPES = {
+    # the write-up's optimiser as given; it names no batch size or epoch count, so: 64 and 20
+    "neuron_ae": Recipe(epochs=20, batch_size=64, lr=0.01, momentum=0.5),
+}
+
+
+def train(model_name: str, r: Recipe, *, device: torch.device, out: Path, state_path: Path | None,
+          resume: bool, command: str, max_minutes: float | None = None, config: dict | None = None) -> dict:
+    from .models import build_model
+
+    torch.manual_seed(r.seed)
+    dist_ = Dist(device)
+    device = dist_.device
+    dist_.check_batch(r.batch_size)
+    data, train_split, val_split, test = prepare_data(r)
+    model = build_model(model_name, config).to(device)
+    net = dist_.wrap(model)
+    opt = torch.optim.SGD(model.parameters(), lr=r.lr, momentum=r.momentum)
+    gen = torch.Generator(device=device).manual_seed(r.seed)
+    steps_per_epoch = math.ceil(len(train_split) / r.batch_size)
+    info = start_or_resume(state_path if resume else None, model, opt, gen, command=command, recipe=asdict(r))
+    t_start = time.time() - info["wall_time_s"]
+    images = train_split.images.to(device)  # no labels in this loop: the code must find the digits alone
+    for epoch in range(info["epoch"], r.epochs):
+        model.train()
+        order = torch.randperm(len(images), generator=gen, device=device)
+        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{r.epochs}", mininterval=5, leave=False,
+                   disable=not dist_.main)
+        seen, t0 = 0, time.time()
+        for s in bar:
+            idx = order[s * r.batch_size : (s + 1) * r.batch_size]
+            x = dist_.shard(to_float(images[idx]))
+            loss = F.mse_loss(net(x), x)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            info["step"] += 1
+            info["samples"] += len(idx)
+            seen += len(idx)
+            if s % 50 == 0:
+                bar.set_postfix(mse=f"{loss.item():.4f}", sps=f"{seen / (time.time() - t0):.0f}")
+            if r.smoke and s >= 3:
+                break
+        val = evaluate_neurons(model, val_split.images, val_split.labels, device=device)
+        row = {"epoch": epoch + 1, "samples_per_s": round(seen / (time.time() - t0), 1),
+               **{k: val[k] for k in ("mse", "acc_majority", "acc_matched", "nmi")}}
+        if end_epoch(info, row, t_start=t_start, state_path=state_path, model=model, opt=opt, gen=gen,
+                     max_minutes=max_minutes, epochs=r.epochs, dist_=dist_):
+            return {"finished": False, **info}
+    metrics = evaluate_neurons(model, test.images, test.labels, device=device)
+    return finish(model, out, metrics, info, recipe={**asdict(r), "labels_used_in_training": False}, device=device,
+                  data=data, dist_=dist_)
