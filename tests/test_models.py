@@ -110,4 +110,5 @@ def test_neuron_ae_has_the_reference_layers():
     x = torch.rand(3, 1, 28, 28)
     assert model.encode(x).shape == (3, 10)
     out = model(x)
-    assert out.shape == (3, 1, 28, 28) and 0 <= out.min() and out.max() <= 1
+    assert out.recon.shape == (3, 1, 28, 28) and 0 <= out.recon.min() and out.recon.max() <= 1
+    assert torch.equal(out.code, model.encode(x))

@@ -62,7 +62,7 @@ def train(model_name: str, r: Recipe, *, device: torch.device, out: Path, state_
         for s in bar:
             idx = order[s * r.batch_size : (s + 1) * r.batch_size]
             x = dist_.shard(to_float(images[idx]))
-            loss = F.mse_loss(net(x), x)
+            loss = F.mse_loss(net(x).recon, x)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

@@ -8,6 +8,7 @@ the 10 neurons reads raw, signed activations, and a sigmoid on the output for [0
 """
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -16,6 +17,11 @@ from torch import nn
 @dataclass
 class NeuronAEConfig:
     code: int = 10  # bottleneck neurons; the argmax over them is the unsupervised "digit"
+
+
+class NeuronAEOutput(NamedTuple):
+    recon: torch.Tensor  # (B, 1, 28, 28) in [0, 1]
+    code: torch.Tensor  # (B, code) neuron activations
 
 
 class NeuronAE(nn.Module):
@@ -44,6 +50,6 @@ class NeuronAE(nn.Module):
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.decoder(z))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """The reconstruction (B, 1, 28, 28) in [0, 1]."""
-        return self.decode(self.encode(x))
+    def forward(self, x: torch.Tensor) -> NeuronAEOutput:
+        code = self.encode(x)
+        return NeuronAEOutput(recon=self.decode(code), code=code)
