@@ -49,14 +49,6 @@ def stop(proc: subprocess.Popen) -> None:
         proc.kill()
 
 
-def rss_mb(pid: int) -> float:
-    """Resident memory of a process in MB (Linux)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS")
-
-
 def percentile(values: list[float], q: float) -> float:
     v = sorted(values)
     return v[min(len(v) - 1, round(q / 100 * (len(v) - 1)))]

@@ -16,10 +16,10 @@ from pathlib import Path
 
 from gradio_client import Client
 
-from common import free_port, percentile, rss_mb, start, stop, table, wait_http
+from common import free_port, percentile, start, stop, table, wait_http
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from loadmix import answer_key, mixed_requests  # noqa: E402  (shared with tests/test_load.py)
+from loadmix import answer_key, mixed_requests, rss_mb  # noqa: E402  (shared with tests/test_load.py)
 
 
 def main():

@@ -10,6 +10,14 @@ from gradio_client import handle_file
 from PIL import Image
 
 
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process in MB (Linux)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS")
+
+
 def mixed_requests(folder: Path) -> list[tuple[str, tuple, str]]:
     """(name, args, api_name) for every endpoint: test digits under each distortion, a drawing,
     an upload, a random index and the health check."""

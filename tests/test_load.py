@@ -1,6 +1,7 @@
 """Concurrency, the quick version of benchmarks/load.py: several clients at once, no errors,
 every answer equal to the same request made alone, bounded memory growth."""
 
+import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -9,22 +10,16 @@ import pytest
 from gradio_client import Client
 
 from explorer import runtime
-from loadmix import answer_key, mixed_requests
+from loadmix import answer_key, mixed_requests, rss_mb
 
 pytestmark = pytest.mark.skipif(not runtime.checkpoint_path("denoiser").exists(), reason="no denoiser checkpoint")
 
 
-def rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    pytest.skip("no /proc/self/status")
-
-
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads resident memory from /proc")
 def test_concurrent_clients(server_url, tmp_path):
     requests = mixed_requests(tmp_path)
     key = answer_key(Client(server_url, verbose=False), requests)
-    rss0 = rss_mb()
+    rss0 = rss_mb(os.getpid())
 
     def one_client(i):
         client = Client(server_url, verbose=False)
@@ -42,4 +37,4 @@ def test_concurrent_clients(server_url, tmp_path):
     assert not wrong, f"answers changed under load: {wrong}"
     assert time.perf_counter() - t0 < 300
     # the server runs in this process; the clients too, so this bound is loose on purpose
-    assert rss_mb() - rss0 < 300
+    assert rss_mb(os.getpid()) - rss0 < 300

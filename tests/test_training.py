@@ -173,16 +173,16 @@ def test_budget_stop_then_resume_finishes_the_run(tmp_path, model):
 def test_neuron_training_never_reads_a_label(tmp_path, monkeypatch):
     """The training split's labels are removed before the loop starts; the run must not notice.
     (Validation and test labels stay: they only score the code after each epoch.)"""
-    from training import train_neurons
+    from training import loop
     from training.data import Split
 
-    real = train_neurons.prepare_data
+    real = loop.prepare_data  # what every trainer's setup() loads its data with
 
     def without_labels(r):
         data, train_split, val_split, test = real(r)
         return data, Split(train_split.images, None), val_split, test
 
-    monkeypatch.setattr(train_neurons, "prepare_data", without_labels)
+    monkeypatch.setattr(loop, "prepare_data", without_labels)
     out = tmp_path / "n.safetensors"
     result = train_main(["neuron_ae", "--smoke", "--out", str(out)])
     assert result["finished"] and out.exists()

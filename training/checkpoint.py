@@ -73,6 +73,15 @@ def read_metadata(path: str | Path) -> dict:
     return meta
 
 
+def run_summary(meta: dict) -> dict:
+    """How the run behind a header was made: command, commit, device, wall time, samples seen,
+    recipe and config (what a warm-started child keeps of its parent, and what the card shows)."""
+    metrics = json.loads(meta.get("metrics", "{}"))
+    return {"command": meta.get("command"), "commit": meta.get("commit"), "device": meta.get("device"),
+            "wall_time_s": float(meta.get("wall_time_s", 0)), "train_samples": metrics.get("train_samples", 0),
+            "recipe": json.loads(meta.get("recipe", "null")), "config": json.loads(meta["config"])}
+
+
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> nn.Module:
     """Rebuild the model named in the header, load its weights strictly, return it in eval mode."""
     path = Path(path)

@@ -83,6 +83,15 @@ def prepare_data(r) -> tuple[MNIST, Split, Split, Split]:
     return data, train_split, val_split, test
 
 
+def setup(r, device: torch.device) -> tuple[Dist, MNIST, Split, Split, Split]:
+    """The start every trainer shares: seed, join the process group under torchrun (the device
+    may become this rank's GPU: use `dist_.device`), check the batch splits evenly, load the data."""
+    torch.manual_seed(r.seed)
+    dist_ = Dist(device)
+    dist_.check_batch(r.batch_size)
+    return (dist_, *prepare_data(r))
+
+
 def lr_at(step: int, total: int, r) -> float:
     """Learning rate of a recipe (with `lr`, `warmup_frac`, `cosine`) at a step: linear warm-up,
     then constant or cosine decay to zero."""

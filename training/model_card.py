@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from .checkpoint import read_metadata
+from .checkpoint import read_metadata, run_summary
 
 ROOT = Path(__file__).resolve().parent.parent
 CKPT = ROOT / "checkpoints"
@@ -22,11 +22,8 @@ TARGETS = {"acc_clean": 99.53, "acc_noisy": 97.52, "acc_recon": 96.77}  # the re
 def stages(meta: dict) -> list[dict]:
     """The runs behind a checkpoint, oldest first: its warm-start parent (header field `parent`,
     when it was trained with --init) and itself."""
-    m = json.loads(meta["metrics"])
-    own = {"command": meta["command"], "commit": meta["commit"], "device": meta["device"],
-           "wall_time_s": float(meta["wall_time_s"]), "train_samples": m.get("train_samples", 0)}
     parent = json.loads(meta.get("parent", "null"))
-    return ([parent] if parent else []) + [own]
+    return ([parent] if parent else []) + [run_summary(meta)]
 
 
 def denoiser_table(paths: list[Path]) -> str:

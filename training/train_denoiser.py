@@ -15,12 +15,14 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from safetensors.torch import load_file
 from tqdm import tqdm
 
+from .checkpoint import read_metadata, run_summary
 from .data import to_float
 from .distortions import distort_mixed, translate
 from .evaluate import evaluate_denoiser
-from .loop import Dist, end_epoch, finish, lr_at, prepare_data, start_or_resume
+from .loop import end_epoch, finish, lr_at, setup, start_or_resume
 
 
 @dataclass
@@ -80,42 +82,27 @@ def frozen_batchnorm(model):
             m.train()
 
 
-def warm_start(model, path: str) -> None:
-    """Copy the tensors of a checkpoint whose name and shape match (a new head starts fresh)."""
-    from safetensors.torch import load_file
-    from .checkpoint import read_metadata
-    read_metadata(path)  # a clear error for a missing or broken file
+def warm_start(model, path: str) -> dict:
+    """Copy the tensors of a checkpoint whose name and shape match (a new head starts fresh) and
+    return the parent run's summary, kept in the child's header because the parent file itself is
+    usually overwritten by its child."""
+    meta = read_metadata(path)  # a clear error for a missing or broken file
     saved = load_file(path)
     own = model.state_dict()
     same = {k: v for k, v in saved.items() if k in own and own[k].shape == v.shape}
     model.load_state_dict(same, strict=False)
     print(f"warm start from {path}: {len(same)} of {len(own)} tensors")
-
-
-def parent_summary(path: str) -> dict:
-    """What a warm-started checkpoint inherits: the parent run's header, kept because the parent
-    file itself is usually overwritten by its child."""
-    import json
-    from .checkpoint import read_metadata
-    meta = read_metadata(path)
-    metrics = json.loads(meta.get("metrics", "{}"))
-    return {"command": meta.get("command"), "commit": meta.get("commit"), "device": meta.get("device"),
-            "wall_time_s": float(meta.get("wall_time_s", 0)), "train_samples": metrics.get("train_samples"),
-            "recipe": json.loads(meta.get("recipe", "null")), "config": json.loads(meta["config"])}
+    return run_summary(meta)
 
 
 def train(model_name: str, r: Recipe, *, device: torch.device, out: Path, state_path: Path | None,
           resume: bool, command: str, max_minutes: float | None = None, config: dict | None = None) -> dict:
     from .models import build_model
 
-    torch.manual_seed(r.seed)
-    dist_ = Dist(device)
+    dist_, data, train_split, val_split, test = setup(r, device)
     device = dist_.device
-    dist_.check_batch(r.batch_size)
-    data, train_split, val_split, test = prepare_data(r)
     model = build_model(model_name, config)
-    if r.init:
-        warm_start(model, r.init)
+    parent = warm_start(model, r.init) if r.init else None
     model = model.to(device).to(memory_format=torch.channels_last)
     net = dist_.wrap(model)  # what training steps call; `model` is the same weights, unwrapped
     opt = torch.optim.AdamW(model.parameters(), lr=r.lr, weight_decay=r.weight_decay)
@@ -124,8 +111,8 @@ def train(model_name: str, r: Recipe, *, device: torch.device, out: Path, state_
     steps_per_epoch = math.ceil(len(train_split) * n_kinds / r.batch_size)
     total = steps_per_epoch * r.epochs
     info = start_or_resume(state_path if resume else None, model, opt, gen, command=command, recipe=asdict(r))
-    if r.init and "parent" not in info:
-        info["parent"] = parent_summary(r.init)
+    if parent and "parent" not in info:  # a resumed run already holds it
+        info["parent"] = parent
     t_start = time.time() - info["wall_time_s"]
     images = train_split.images.to(device)
     labels = train_split.labels.to(device)

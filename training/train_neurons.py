@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from .data import to_float
 from .evaluate import evaluate_neurons
-from .loop import Dist, end_epoch, finish, prepare_data, start_or_resume
+from .loop import end_epoch, finish, setup, start_or_resume
 
 
 @dataclass
@@ -40,11 +40,8 @@ def train(model_name: str, r: Recipe, *, device: torch.device, out: Path, state_
           resume: bool, command: str, max_minutes: float | None = None, config: dict | None = None) -> dict:
     from .models import build_model
 
-    torch.manual_seed(r.seed)
-    dist_ = Dist(device)
+    dist_, data, train_split, val_split, test = setup(r, device)
     device = dist_.device
-    dist_.check_batch(r.batch_size)
-    data, train_split, val_split, test = prepare_data(r)
     model = build_model(model_name, config).to(device)
     net = dist_.wrap(model)
     opt = torch.optim.SGD(model.parameters(), lr=r.lr, momentum=r.momentum)

@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from .data import to_float
 from .evaluate import evaluate_vae
-from .loop import Dist, end_epoch, finish, lr_at, prepare_data, start_or_resume
+from .loop import end_epoch, finish, lr_at, setup, start_or_resume
 from .vae_objective import binarize, elbo_terms
 
 
@@ -52,11 +52,8 @@ def train(model_name: str, r: Recipe, *, device: torch.device, out: Path, state_
           resume: bool, command: str, max_minutes: float | None = None, config: dict | None = None) -> dict:
     from .models import build_model
 
-    torch.manual_seed(r.seed)
-    dist_ = Dist(device)
+    dist_, data, train_split, val_split, test = setup(r, device)
     device = dist_.device
-    dist_.check_batch(r.batch_size)
-    data, train_split, val_split, test = prepare_data(r)
     model = build_model(model_name, config).to(device)
     net = dist_.wrap(model)  # what training steps call; `model` is the same weights, unwrapped
     opt = torch.optim.Adam(model.parameters(), lr=r.lr)
