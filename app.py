@@ -9,15 +9,13 @@ import os
 import gradio as gr
 import torch
 
-from explorer import denoise, runtime
+from explorer import denoise, neurons, runtime
 
 COMING = {
     "VAE": "Sampling from the prior, interpolation between two digits, the 2-d manifold map and latent "
            "sliders. Not available yet: no VAE checkpoint has been trained.",
     "Latent explorer": "A UMAP / PCA / t-SNE map of every test digit in each model's latent space, with the "
                        "digit under the pointer, neighbours on click and shareable links. Not available yet.",
-    "Latent neurons": "A 10-neuron bottleneck autoencoder and the confusion matrix of its most active neuron "
-                      "against the true digit. Not available yet.",
 }
 
 
@@ -36,6 +34,8 @@ def build_demo() -> gr.Blocks:
             for name, text in COMING.items():
                 with gr.Tab(name, id=name.lower().replace(" ", "_")):
                     gr.Markdown(f"**Coming soon.** {text}")
+            with gr.Tab("Latent neurons", id="latent_neurons"):
+                neurons.build(demo)
         footer = gr.Markdown(elem_id="footer")
         demo.load(lambda: f"Inference device: `{runtime.device()}`", None, footer, api_name=False)
         gr.api(ping, api_name="ping")
@@ -63,7 +63,7 @@ def main(argv=None):
     # intra-op threads, and with several requests at once those threads fight over the cores
     # (measured on 2 cores beside a busy process: 630 ms per answer with 2 threads, 10 ms with 1).
     torch.set_num_threads(int(os.environ.get("LATENT_LAB_TORCH_THREADS", "1")))
-    runtime.warm_up()
+    runtime.warm_up(then=neurons.warm)
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, auth=auth, **LAUNCH)
 
 

@@ -6,14 +6,13 @@ import gradio as gr
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 
 from training.checkpoint import CheckpointError
 from training.distortions import DISTORTIONS, distort, translate
 
 from . import runtime
 from .figures import probs_frame, served, to_uint8
-from .preprocess import PreprocessError, to_mnist
+from .inputs import from_sketch, from_upload
 
 MODEL = "denoiser"
 CHOICES = [  # (display label, key): handlers branch on the key only
@@ -89,44 +88,15 @@ def denoise_test_digit(index, distortion, n_lines, sigma, seed):
     return run(img, distortion, n_lines, sigma, seed, label=int(test.labels[int(index)]))
 
 
-def _from_user(image, distortion, n_lines, sigma, seed):
-    try:
-        img = to_mnist(image)
-    except PreprocessError as e:
-        raise gr.Error(str(e)) from e
-    return run(img, distortion, n_lines, sigma, seed)
-
-
-def _open(path) -> Image.Image:
-    """Open a file Gradio has cached (never a path from the request itself) lazily, so that
-    to_mnist can refuse a huge image from its header before any pixel is decoded."""
-    try:
-        return Image.open(path)
-    except (OSError, Image.DecompressionBombError, ValueError):
-        raise gr.Error("Not an image: the uploaded file could not be read as a picture.") from None
-
-
 @runtime.gpu
 def denoise_drawing(sketch, distortion, n_lines, sigma, seed):
-    # Raw event (no Gradio preprocessing, whose decoder fails on a broken file without a message):
-    # the composite arrives as a file record of Gradio's cache and is opened here.
-    composite = sketch.get("composite") if isinstance(sketch, dict) else None
-    if isinstance(composite, dict):
-        if not composite.get("path"):
-            raise gr.Error("The image is empty: draw a digit first.")
-        with _open(composite["path"]) as image:
-            return _from_user({**sketch, "composite": image}, distortion, n_lines, sigma, seed)
-    return _from_user(sketch, distortion, n_lines, sigma, seed)
+    # a raw event (no Gradio preprocessing, whose decoder fails on a broken file without a message)
+    return run(from_sketch(sketch), distortion, n_lines, sigma, seed)
 
 
 @runtime.gpu
 def denoise_upload(path, distortion, n_lines, sigma, seed):
-    if isinstance(path, dict):  # the raw file record of Gradio's cache
-        path = path.get("path")
-    if not path:
-        raise gr.Error("Upload an image of a digit first.")
-    with _open(path) as image:
-        return _from_user(image, distortion, n_lines, sigma, seed)
+    return run(from_upload(path), distortion, n_lines, sigma, seed)
 
 
 def random_index() -> int:

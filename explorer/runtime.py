@@ -83,13 +83,16 @@ def test_set():
         return load_mnist().test
 
 
-def warm_up(names: tuple[str, ...] = ("denoiser",)) -> threading.Thread:
-    """Load the test set and models in the background so the first request is quick."""
+def warm_up(names: tuple[str, ...] = ("denoiser",), then=None) -> threading.Thread:
+    """Load the test set and models in the background so the first request is quick; `then` is a
+    further callable for work that needs them (e.g. a tab's precomputed answers)."""
     def run():
         try:
             test_set()
             for n in names:
                 model(n)
+            if then is not None:
+                then()
         except Exception:  # the handlers report the same error to the user when they need it
             pass
     t = threading.Thread(target=run, daemon=True, name="warm-up")

@@ -4,6 +4,8 @@
     python -m training denoiser_ref --max-minutes 60 # the reference network and recipe
     python -m training vae                           # the VAEs, recipes in train_vae.RECIPES
     python -m training vae2d
+    python -m training neuron_ae                     # the reference's 10-neuron autoencoder
+    python -m training cluster_ae                    # ten neurons that cluster the digits, no labels
     python -m training denoiser --smoke --out /tmp/x.safetensors   # a few batches, for tests
     torchrun --standalone --nproc_per_node 2 -m training vae2d     # data-parallel (gloo on CPUs, nccl on GPUs)
 """
@@ -16,10 +18,10 @@ from pathlib import Path
 
 import torch
 
-from . import train_denoiser, train_neurons, train_vae
+from . import train_cluster, train_denoiser, train_neurons, train_vae
 
 TRAINERS = {"denoiser": train_denoiser, "denoiser_ref": train_denoiser, "vae": train_vae, "vae2d": train_vae,
-            "neuron_ae": train_neurons}
+            "neuron_ae": train_neurons, "cluster_ae": train_cluster}
 
 
 def resolve_device(name: str) -> torch.device:

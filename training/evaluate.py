@@ -119,7 +119,7 @@ def main(argv=None):
         metrics = evaluate_denoiser(model, images, labels, device=args.device)
     elif meta["model"] in ("vae", "vae2d"):
         metrics = evaluate_vae(model, images, k=args.k, device=args.device)
-    elif meta["model"] == "neuron_ae":
+    elif meta["model"] in ("neuron_ae", "cluster_ae"):
         metrics = evaluate_neurons(model, images, labels, device=args.device)
     else:
         raise SystemExit(f"no evaluation defined for model {meta['model']!r}")

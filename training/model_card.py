@@ -50,6 +50,30 @@ def denoiser_table(paths: list[Path]) -> str:
     return "\n".join(rows)
 
 
+NEURON_ANCHORS = [  # published Hungarian-matched accuracies on MNIST, for scale
+    ("reference write-up (majority vote)", "40"), ("k-means on raw pixels", "53.5"), ("AE + k-means", "81.8"),
+    ("DEC", "84.3"), ("VaDE", "94.5"), ("N2D", "97.9"), ("IIC", "99.2"),
+]
+
+
+def neuron_table(paths: list[Path]) -> str:
+    rows = [
+        "| model | parameters | majority-vote acc. % | matched acc. % | NMI | ARI | recon. MSE | labels in training "
+        "| training samples | device | wall time |",
+        "|---|---:|---:|---:|---:|---:|---:|---|---:|---|---:|",
+    ]
+    for p in paths:
+        meta = read_metadata(p)
+        m, recipe = json.loads(meta["metrics"]), json.loads(meta.get("recipe", "{}"))
+        used = "none" if recipe.get("labels_used_in_training") is False else "yes"
+        rows.append(
+            f"| `{meta['model']}` ({p.name}) | {m['parameters']:,} | {m['acc_majority']:.2f} | {m['acc_matched']:.2f} "
+            f"| {m['nmi']:.3f} | {m['ari']:.3f} | {m['mse']:.4f} | {used} | {m['train_samples']:,} "
+            f"| {meta['device']} | {float(meta['wall_time_s']) / 60:.0f} min |")
+    anchors = ", ".join(f"{name} {acc} %" for name, acc in NEURON_ANCHORS)
+    return "\n".join(rows) + f"\n\nPublished figures for scale (not measured here): {anchors}."
+
+
 def commands(paths: list[Path]) -> str:
     lines = []
     for p in paths:
@@ -63,6 +87,7 @@ def commands(paths: list[Path]) -> str:
 def card_section() -> str:
     paths = sorted(p for p in CKPT.glob("*.safetensors") if not p.name.endswith(".state.safetensors"))
     denoisers = [p for p in paths if read_metadata(p)["model"] in ("denoiser", "denoiser_ref")]
+    neurons = [p for p in paths if read_metadata(p)["model"] in ("neuron_ae", "cluster_ae")]
     return "\n".join([
         START,
         "Denoise & classify, on the reference protocol: the 10,000 test digits copied once per distortion "
@@ -75,6 +100,10 @@ def card_section() -> str:
         "",
         commands(denoisers),
         "",
+        *(["Latent neurons, on the 10,000 test digits: each digit's most active bottleneck neuron against its "
+           "true label, read through the majority-vote mapping (the reference's) and the best one-to-one "
+           "(Hungarian) mapping; NMI and ARI need no mapping; the reconstruction MSE per pixel is the price "
+           "of the clustering.", "", neuron_table(neurons), "", commands(neurons), ""] if neurons else []),
         "Regenerate this table with `python -m training.model_card`.",
         END,
     ])

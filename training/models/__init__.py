@@ -5,6 +5,7 @@ import json
 
 from torch import nn
 
+from .cluster_ae import ClusterAE, ClusterAEConfig
 from .denoiser import Denoiser, DenoiserConfig
 from .denoiser_ref import DenoiserRef, DenoiserRefConfig
 from .neuron_ae import NeuronAE, NeuronAEConfig
@@ -16,6 +17,7 @@ MODELS: dict[str, type[nn.Module]] = {
     "vae": VAE,
     "vae2d": VAE2D,
     "neuron_ae": NeuronAE,
+    "cluster_ae": ClusterAE,
 }
 
 
@@ -42,4 +44,4 @@ def model_name(model: nn.Module) -> str:
     raise KeyError(f"{type(model).__name__} is not a registered model")
 
 
-__all__ = ["MODELS", "Denoiser", "DenoiserConfig", "DenoiserRef", "DenoiserRefConfig", "NeuronAE", "NeuronAEConfig", "VAE", "VAE2D", "VAE2DConfig", "VAEConfig", "build_model", "config_json", "model_class", "model_name"]
+__all__ = ["MODELS", "ClusterAE", "ClusterAEConfig", "Denoiser", "DenoiserConfig", "DenoiserRef", "DenoiserRefConfig", "NeuronAE", "NeuronAEConfig", "VAE", "VAE2D", "VAE2DConfig", "VAEConfig", "build_model", "config_json", "model_class", "model_name"]

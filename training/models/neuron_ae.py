@@ -1,10 +1,11 @@
 """`neuron_ae`: the reference's 10-neuron bottleneck autoencoder, layer for layer.
 
 Encoder Conv2d 1->4 k5, Conv2d 4->8 k5, Linear 3200->10; decoder Linear 10->400->4000, unflatten
-to 10x20x20, ConvTranspose2d 10->10 k5 and 10->1 k5 back to 28x28. The write-up lists no
-activations; this file puts a ReLU after every hidden layer (without any, the net would be one
-linear map and its "neurons" a rotated PCA) and none on the code itself, so that the argmax over
-the 10 neurons reads raw, signed activations, and a sigmoid on the output for [0, 1] pixels.
+to 10x20x20, ConvTranspose2d 10->10 k5 and 10->1 k5 back to 28x28. The write-up prints no
+activations. `activation="none"` takes it as printed (the encoder is then one affine map, so its
+neurons are linear features of the pixels); `"relu"` puts a ReLU after every hidden layer. Either
+way the code itself has no activation, so the argmax over the 10 neurons reads raw, signed values,
+and the output has a sigmoid for [0, 1] pixels.
 """
 
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from torch import nn
 @dataclass
 class NeuronAEConfig:
     code: int = 10  # bottleneck neurons; the argmax over them is the unsupervised "digit"
+    activation: str = "none"  # between hidden layers: "none" (the write-up as printed) or "relu"
 
 
 class NeuronAEOutput(NamedTuple):
@@ -30,16 +32,22 @@ class NeuronAE(nn.Module):
     def __init__(self, config: NeuronAEConfig):
         super().__init__()
         self.config = config
+        if config.activation not in ("none", "relu"):
+            raise ValueError(f"activation must be 'none' or 'relu', got {config.activation!r}")
+
+        def act() -> nn.Module:
+            return nn.ReLU(inplace=True) if config.activation == "relu" else nn.Identity()
+
         self.encoder = nn.Sequential(
-            nn.Conv2d(1, 4, 5), nn.ReLU(inplace=True),  # (B, 4, 24, 24)
-            nn.Conv2d(4, 8, 5), nn.ReLU(inplace=True),  # (B, 8, 20, 20)
+            nn.Conv2d(1, 4, 5), act(),  # (B, 4, 24, 24)
+            nn.Conv2d(4, 8, 5), act(),  # (B, 8, 20, 20)
             nn.Flatten(), nn.Linear(3200, config.code),
         )
         self.decoder = nn.Sequential(
-            nn.Linear(config.code, 400), nn.ReLU(inplace=True),
-            nn.Linear(400, 4000), nn.ReLU(inplace=True),
+            nn.Linear(config.code, 400), act(),
+            nn.Linear(400, 4000), act(),
             nn.Unflatten(1, (10, 20, 20)),
-            nn.ConvTranspose2d(10, 10, 5), nn.ReLU(inplace=True),  # (B, 10, 24, 24)
+            nn.ConvTranspose2d(10, 10, 5), act(),  # (B, 10, 24, 24)
             nn.ConvTranspose2d(10, 1, 5),  # (B, 1, 28, 28)
         )
 

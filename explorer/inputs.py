@@ -1,0 +1,45 @@
+"""Drawn and uploaded digits as they reach a handler (raw Gradio values) -> MNIST tensors."""
+
+import gradio as gr
+import torch
+from PIL import Image
+
+from .preprocess import PreprocessError, to_mnist
+
+
+def _open(path) -> Image.Image:
+    """Open a file Gradio has cached (never a path from the request itself) lazily, so that
+    to_mnist can refuse a huge image from its header before any pixel is decoded."""
+    try:
+        return Image.open(path)
+    except (OSError, Image.DecompressionBombError, ValueError):
+        raise gr.Error("Not an image: the uploaded file could not be read as a picture.") from None
+
+
+def _to_mnist(image) -> torch.Tensor:
+    try:
+        return to_mnist(image)
+    except PreprocessError as e:
+        raise gr.Error(str(e)) from e
+
+
+def from_sketch(sketch) -> torch.Tensor:
+    """A Sketchpad value from an event with preprocess=False (the composite is a file record of
+    Gradio's cache, opened here), or an already decoded one -> (1, 28, 28) in [0, 1]."""
+    composite = sketch.get("composite") if isinstance(sketch, dict) else None
+    if isinstance(composite, dict):
+        if not composite.get("path"):
+            raise gr.Error("The image is empty: draw a digit first.")
+        with _open(composite["path"]) as image:
+            return _to_mnist({**sketch, "composite": image})
+    return _to_mnist(sketch)
+
+
+def from_upload(path) -> torch.Tensor:
+    """A gr.File value (a path, or the raw file record of Gradio's cache) -> (1, 28, 28) in [0, 1]."""
+    if isinstance(path, dict):
+        path = path.get("path")
+    if not path:
+        raise gr.Error("Upload an image of a digit first.")
+    with _open(path) as image:
+        return _to_mnist(image)

@@ -1,0 +1,253 @@
+"""Latent neurons tab: do ten bottleneck neurons, trained without labels, find the ten digits?
+
+For each 10-neuron model the test set's most active neuron is computed once; the tab shows the
+confusion matrix of true digit x argmax neuron (raw or Hungarian-matched column order, counts or
+row shares), the neuron -> digit mappings and their accuracies, the digits of any cell, and the
+activations of a drawn or uploaded digit.
+"""
+
+import json
+import math
+import threading
+from dataclasses import dataclass
+
+import gradio as gr
+import numpy as np
+import pandas as pd
+import torch
+
+from training.checkpoint import CheckpointError, read_metadata
+from training.clustering import matched_order, scores
+
+from . import runtime
+from .figures import served, to_uint8
+from .inputs import from_sketch, from_upload
+
+MODELS = [  # (display label, checkpoint name)
+    ("cluster_ae: trained to cluster, no labels", "cluster_ae"),
+    ("neuron_ae: the reference network, reconstruction only", "neuron_ae"),
+]
+ORDERS = [("Raw neuron order", "raw"), ("Matched order (Hungarian: the diagonal is each digit's neuron)", "matched")]
+VALUES = [("Counts", "counts"), ("Share of the row (%)", "shares")]
+GRID = 10  # a cell's digits are shown as a GRID x GRID mosaic
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """The test set through one model: every image's most active neuron, and the scores."""
+    neurons: np.ndarray  # (N,) argmax neuron
+    labels: np.ndarray  # (N,) true digit
+    scores: dict  # training.clustering.scores(): confusion, mappings, accuracies, NMI, ARI
+
+
+_cache: dict[tuple[str, int], Assignment] = {}
+_cache_lock = threading.Lock()
+
+
+def _model(name: str):
+    if name not in dict((v, k) for k, v in MODELS):
+        raise gr.Error(f"Unknown model {name!r}; choose one of: {', '.join(v for _, v in MODELS)}.")
+    try:
+        return runtime.model(name)
+    except CheckpointError as e:
+        raise gr.Error(str(e)) from e
+
+
+@torch.no_grad()
+def assignment(name: str) -> Assignment:
+    """Computed once per loaded model (about a second on the CPU) and kept."""
+    model = _model(name)
+    key = (name, id(model))  # a reloaded checkpoint is a new model and gets a fresh entry
+    with _cache_lock:
+        if key not in _cache:
+            test = runtime.test_set()
+            dev = runtime.device()
+            neurons = torch.cat([model.encode(test.images[i : i + 1000].float().div(255).unsqueeze(1).to(dev)).argmax(1).cpu()
+                                 for i in range(0, len(test.images), 1000)]).numpy()
+            labels = test.labels.numpy()
+            _cache[key] = Assignment(neurons, labels, scores(labels, neurons))
+        return _cache[key]
+
+
+def _choice(value, options, what: str) -> str:
+    keys = [k for _, k in options]
+    if value not in keys:
+        raise gr.Error(f"Unknown {what} {value!r}; choose one of: {', '.join(keys)}.")
+    return value
+
+
+def column_order(a: Assignment, order: str) -> np.ndarray:
+    """Neuron index of each displayed column."""
+    return matched_order(np.asarray(a.scores["confusion"])) if order == "matched" else np.arange(10)
+
+
+def _styled(cm: np.ndarray, cols: np.ndarray, values: str):
+    """The matrix as a table whose cells are shaded by their share of the row (a heatmap that
+    also shows the numbers, and whose cells can be clicked)."""
+    shares = cm / np.maximum(cm.sum(1, keepdims=True), 1)
+    shown = np.round(100 * shares, 1) if values == "shares" else cm
+    frame = pd.DataFrame(shown[:, cols], columns=[f"n{j}" for j in cols])
+    frame.insert(0, "digit", [str(d) for d in range(10)])
+
+    def shade(_):
+        css = [[""] + [f"background-color: rgba(67, 56, 202, {s:.2f}); color: {'white' if s > 0.5 else 'inherit'}"
+                       for s in row] for row in shares[:, cols]]
+        return pd.DataFrame(css, index=frame.index, columns=frame.columns)
+
+    return frame.style.apply(shade, axis=None)
+
+
+def _mapping_frame(a: Assignment) -> pd.DataFrame:
+    cm = np.asarray(a.scores["confusion"])
+    return pd.DataFrame({
+        "neuron": [f"n{j}" for j in range(10)],
+        "test images": cm.sum(0),
+        "majority digit": a.scores["mapping_majority"],
+        "matched digit": a.scores["mapping_matched"],
+    })
+
+
+def _summary(name: str, a: Assignment) -> str:
+    s = a.scores
+    return (f"**{name}** on the 10,000 test digits: accuracy **{s['acc_majority']:.2f} %** with the majority-vote "
+            f"mapping (each neuron reads as the digit it fires on most; two neurons may share a digit), "
+            f"**{s['acc_matched']:.2f} %** with the best one-to-one mapping; NMI {s['nmi']:.3f}, ARI {s['ari']:.3f}; "
+            f"{s['neurons_used']} of 10 neurons win for at least one digit. Click a cell to see its digits.")
+
+
+def view(name, order, values):
+    """The confusion matrix, the mapping table and the summary of one model."""
+    order, values = _choice(order, ORDERS, "order"), _choice(values, VALUES, "value kind")
+    a = assignment(name)
+    cm = np.asarray(a.scores["confusion"])
+    return _styled(cm, column_order(a, order), values), _mapping_frame(a), _summary(name, a)
+
+
+def _whole(v, what: str, hi: int) -> int:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or int(v) != v or not 0 <= v <= hi:
+        raise gr.Error(f"The {what} must be a whole number from 0 to {hi}, got {v!r}.")
+    return int(v)
+
+
+def cell(name, digit, neuron):
+    """The test digits of one cell (true digit, most active neuron) as a mosaic, and a caption."""
+    digit, neuron = _whole(digit, "digit", 9), _whole(neuron, "neuron", 9)
+    a = assignment(name)
+    idx = np.flatnonzero((a.labels == digit) & (a.neurons == neuron))
+    test = runtime.test_set()
+    tiles = torch.zeros(GRID * GRID, 28, 28)
+    shown = idx[: GRID * GRID]
+    tiles[: len(shown)] = test.images[torch.from_numpy(shown)].float().div(255)
+    mosaic = tiles.reshape(GRID, GRID, 28, 28).permute(0, 2, 1, 3).reshape(GRID * 28, GRID * 28)
+    more = f" (the first {len(shown)} shown)" if len(idx) > len(shown) else ""
+    caption = f"True digit **{digit}**, most active neuron **n{neuron}**: {len(idx)} test images{more}."
+    return served(to_uint8(mosaic, scale=2)), caption
+
+
+def cell_clicked(name, order, evt: gr.SelectData):
+    """A click on the matrix: row = digit, column -> neuron (column 0 holds the digit itself)."""
+    row, col = evt.index
+    if col == 0:
+        raise gr.Error("Click a count, not the digit column.")
+    neuron = int(column_order(assignment(name), _choice(order, ORDERS, "order"))[col - 1])
+    return cell(name, row, neuron)
+
+
+@torch.no_grad()
+def activations(name, image: torch.Tensor):
+    """The 10 neuron activations of one (1, 28, 28) digit as a bar frame, and which neuron wins."""
+    model, a = _model(name), assignment(name)
+    z = model.encode(image.reshape(1, 1, 28, 28).to(runtime.device()))[0].cpu().double()
+    win = int(z.argmax())
+    maj, mat = a.scores["mapping_majority"][win], a.scores["mapping_matched"][win]
+    frame = pd.DataFrame({"neuron": [f"n{j}" for j in range(10)], "activation": z.numpy().round(4)})
+    text = (f"Most active neuron: **n{win}** ({z[win]:.2f}), read as digit **{mat}** by the one-to-one mapping "
+            f"and **{maj}** by the majority vote.")
+    return served(to_uint8(image, scale=6)), frame, text
+
+
+@runtime.gpu
+def neurons_drawing(name, sketch):
+    return activations(name, from_sketch(sketch))
+
+
+@runtime.gpu
+def neurons_upload(name, path):
+    return activations(name, from_upload(path))
+
+
+def comparison() -> str:
+    """Both models side by side, from their checkpoint headers (nothing is recomputed)."""
+    rows = ["| model | parameters | majority-vote acc. | matched acc. | NMI | ARI | recon. MSE |", "|---|---|---|---|---|---|---|"]
+    for _, name in MODELS:
+        try:
+            m = json.loads(read_metadata(runtime.checkpoint_path(name))["metrics"])
+        except (CheckpointError, KeyError, ValueError):
+            rows.append(f"| {name} | not trained yet: `python -m training {name}` | | | | | |")
+            continue
+        rows.append(f"| {name} | {m['parameters']:,} | {m['acc_majority']:.2f} % | {m['acc_matched']:.2f} % | "
+                    f"{m['nmi']:.3f} | {m['ari']:.3f} | {m['mse']:.4f} |")
+    return "\n".join(rows)
+
+
+def warm() -> None:
+    """Load both models and their test-set assignments (for the app's warm-up thread)."""
+    for _, name in MODELS:
+        try:
+            assignment(name)
+        except gr.Error:
+            pass
+
+
+def build(demo: gr.Blocks):
+    """Lay out the tab; call inside the gr.Blocks context `demo`."""
+    gr.Markdown(
+        "Two autoencoders with a bottleneck of exactly ten neurons, trained without labels. For every "
+        "test digit the most active neuron is its answer; the matrix counts true digit (rows) against "
+        "that neuron (columns). The neurons come in no particular order, so they are read through a "
+        "mapping to digits.")
+    for _, name in MODELS:  # a missing or broken checkpoint: which file, and the command that makes it
+        problem = runtime.problem(name)
+        if problem:
+            gr.Markdown(f"⚠️ {problem}")
+    gr.Markdown(comparison())
+    with gr.Row():
+        model = gr.Radio(MODELS, value=MODELS[0][1], label="Model")
+        order = gr.Radio(ORDERS, value="matched", label="Columns")
+        values = gr.Radio(VALUES, value="counts", label="Cells")
+    summary = gr.Markdown(elem_id="neurons-summary")
+    with gr.Row():
+        with gr.Column(scale=3):
+            matrix = gr.Dataframe(label="True digit (rows) x most active neuron (columns)", interactive=False,
+                                  elem_id="neurons-matrix", max_height=520)
+        with gr.Column(scale=2):
+            mapping = gr.Dataframe(label="Neuron -> digit", interactive=False, max_height=520)
+    with gr.Row():
+        with gr.Column():
+            with gr.Row():
+                digit = gr.Number(value=0, label="True digit", precision=0, minimum=0, maximum=9)
+                neuron = gr.Number(value=0, label="Neuron", precision=0, minimum=0, maximum=9)
+            show_btn = gr.Button("Show this cell")
+            caption = gr.Markdown()
+            mosaic = gr.Image(label="Test digits of the cell", interactive=False, format="png", height=300)
+        with gr.Column():
+            with gr.Tabs():
+                with gr.Tab("Draw"):
+                    sketch = gr.Sketchpad(label="Draw a digit", type="numpy", image_mode="RGBA", canvas_size=(280, 280),
+                                          brush=gr.Brush(default_size=18, colors=["#000000"], color_mode="fixed"))
+                    draw_btn = gr.Button("Read the neurons", variant="primary")
+                with gr.Tab("Upload"):
+                    upload = gr.File(label="Upload an image of a digit", file_types=["image"], type="filepath")
+                    upload_btn = gr.Button("Read the neurons", variant="primary")
+            seen = gr.Image(label="As the model sees it", interactive=False, format="png", height=168, width=168)
+            winner = gr.Markdown()
+            bars = gr.BarPlot(x="neuron", y="activation", label="Neuron activations", height=220)
+    shown = [matrix, mapping, summary]
+    gr.on([model.change, order.change, values.change], view, [model, order, values], shown, api_name="neurons_view")
+    demo.load(view, [model, order, values], shown, api_name=False)
+    show_btn.click(cell, [model, digit, neuron], [mosaic, caption], api_name="neurons_cell")
+    matrix.select(cell_clicked, [model, order], [mosaic, caption], api_name=False)
+    raw = {"preprocess": False}  # the handlers check raw values and files themselves (see denoise.py)
+    draw_btn.click(neurons_drawing, [model, sketch], [seen, bars, winner], api_name="neurons_drawing", **raw)
+    upload_btn.click(neurons_upload, [model, upload], [seen, bars, winner], api_name="neurons_upload", **raw)
+    return {"model": model, "matrix": matrix, "summary": summary}
