@@ -150,7 +150,7 @@ def cell_clicked(name, order, evt: gr.SelectData):
     if col == 0:
         raise gr.Error("Click a count, not the digit column.")
     neuron = int(column_order(assignment(name), _choice(order, ORDERS, "order"))[col - 1])
-    return cell(name, row, neuron)
+    return (*cell(name, row, neuron), row, neuron)  # the pickers follow the click
 
 
 @torch.no_grad()
@@ -229,7 +229,7 @@ def build(demo: gr.Blocks):
                 neuron = gr.Number(value=0, label="Neuron", precision=0, minimum=0, maximum=9)
             show_btn = gr.Button("Show this cell")
             caption = gr.Markdown()
-            mosaic = gr.Image(label="Test digits of the cell", interactive=False, format="png", height=300)
+            mosaic = gr.Image(label="Test digits of the cell", elem_id="neurons-mosaic", interactive=False, format="png", height=300)
         with gr.Column():
             with gr.Tabs():
                 with gr.Tab("Draw"):
@@ -246,7 +246,7 @@ def build(demo: gr.Blocks):
     gr.on([model.change, order.change, values.change], view, [model, order, values], shown, api_name="neurons_view")
     demo.load(view, [model, order, values], shown, api_name=False)
     show_btn.click(cell, [model, digit, neuron], [mosaic, caption], api_name="neurons_cell")
-    matrix.select(cell_clicked, [model, order], [mosaic, caption], api_name=False)
+    matrix.select(cell_clicked, [model, order], [mosaic, caption, digit, neuron], api_name=False)
     raw = {"preprocess": False}  # the handlers check raw values and files themselves (see denoise.py)
     draw_btn.click(neurons_drawing, [model, sketch], [seen, bars, winner], api_name="neurons_drawing", **raw)
     upload_btn.click(neurons_upload, [model, upload], [seen, bars, winner], api_name="neurons_upload", **raw)

@@ -20,7 +20,8 @@ def rss_mb(pid: int) -> float:
 
 def mixed_requests(folder: Path) -> list[tuple[str, tuple, str]]:
     """(name, args, api_name) for every endpoint: test digits under each distortion, a drawing,
-    an upload, a random index and the health check."""
+    an upload, a random index, the health check, and the Latent neurons tab's matrix, cell and
+    drawing."""
     from training.data import load_mnist
 
     test = load_mnist().test
@@ -36,6 +37,9 @@ def mixed_requests(folder: Path) -> list[tuple[str, tuple, str]]:
     Image.fromarray(sketch).save(folder / "sketch.png")
     drawing = {"background": None, "layers": [], "composite": handle_file(str(folder / "sketch.png"))}
     out.append(("drawing", (drawing, "fractional", 14, 0.5, 5), "/denoise_drawing"))
+    out.append(("neurons-view", ("neuron_ae", "matched", "shares"), "/neurons_view"))
+    out.append(("neurons-cell", ("cluster_ae", 4, 2), "/neurons_cell"))
+    out.append(("neurons-drawing", ("cluster_ae", drawing), "/neurons_drawing"))
     return out
 
 
@@ -51,6 +55,12 @@ class AnswerKey:
             return 0 <= result < 10000
         if name == "ping":
             return result
+        if name == "neurons-view":  # matrix, mapping, summary
+            return str(result[0]["data"]), str(result[1]["data"]), result[2]
+        if name == "neurons-cell":  # mosaic, caption
+            return hashlib.sha256(np.asarray(Image.open(result[0])).tobytes()).hexdigest(), result[1]
+        if name == "neurons-drawing":  # the digit as seen, activations, winner
+            return str(result[1]), result[2]
         digest = [hashlib.sha256(np.asarray(Image.open(p)).tobytes()).hexdigest() for p in result[:3]]
         return result[5], tuple(digest)
 

@@ -89,3 +89,17 @@ def test_draw_and_denoise(page, shots):
     assert "prediction on the clean image 7" in page.inner_text("#denoise-summary")
     wait_for_images(page)
     page.screenshot(path=str(shots / "draw.png"), full_page=True)
+
+
+@pytest.mark.skipif(not all(runtime.checkpoint_path(n).exists() for n in ("cluster_ae", "neuron_ae")),
+                    reason="no neuron checkpoints")
+def test_neurons_tab_matrix_and_cell_click(page, shots):
+    page.get_by_role("tab", name="Latent neurons").click()
+    summary = page.locator("#neurons-summary")
+    summary.get_by_text("with the majority-vote mapping").wait_for(state="visible")
+    assert "cluster_ae" in summary.inner_text()
+    # click the count of true digit 3 in the matched order (its own neuron: the diagonal)
+    page.locator('#neurons-matrix [data-testid="cell-3-4"]').click()
+    page.get_by_text("True digit 3, most active neuron").wait_for(state="visible")
+    page.wait_for_selector("#neurons-mosaic img")
+    page.screenshot(path=str(shots / "neurons.png"), full_page=True)

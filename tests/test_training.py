@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -170,7 +171,8 @@ def test_budget_stop_then_resume_finishes_the_run(tmp_path, model):
     assert [row["epoch"] for row in json.loads(meta["history"])] == [1, 2]
 
 
-def test_neuron_training_never_reads_a_label(tmp_path, monkeypatch):
+@pytest.mark.parametrize("model", ["neuron_ae", "cluster_ae"])
+def test_unsupervised_training_never_reads_a_label(tmp_path, monkeypatch, model):
     """The training split's labels are removed before the loop starts; the run must not notice.
     (Validation and test labels stay: they only score the code after each epoch.)"""
     from training import loop
@@ -184,8 +186,34 @@ def test_neuron_training_never_reads_a_label(tmp_path, monkeypatch):
 
     monkeypatch.setattr(loop, "prepare_data", without_labels)
     out = tmp_path / "n.safetensors"
-    result = train_main(["neuron_ae", "--smoke", "--out", str(out)])
+    result = train_main([model, "--smoke", "--out", str(out)])
     assert result["finished"] and out.exists()
     meta = read_metadata(out)
     assert json.loads(meta["recipe"])["labels_used_in_training"] is False
     assert set(json.loads(meta["metrics"])) >= {"acc_majority", "acc_matched", "nmi", "ari", "mse", "confusion"}
+
+
+def test_shift_batch_moves_each_image_by_its_own_offset():
+    from training.train_cluster import shift_batch
+
+    x = torch.zeros(64, 1, 28, 28)
+    x[:, 0, 14, 14] = 1  # one lit pixel in the middle of every image
+    moved = shift_batch(x, 2, torch.Generator().manual_seed(0))
+    assert moved.shape == x.shape and moved.sum() == 64  # nothing lost, nothing added
+    where = moved[:, 0].flatten(1).argmax(1)
+    dy, dx = where // 28 - 14, where % 28 - 14
+    assert dy.abs().max() <= 2 and dx.abs().max() <= 2
+    assert len(set(zip(dy.tolist(), dx.tolist()))) > 10  # offsets differ between images
+    assert torch.equal(shift_batch(x, 0, torch.Generator()), x)
+
+
+def test_mixture_targets_find_separated_blobs():
+    from training.clustering import scores
+    from training.train_cluster import mixture_targets
+
+    rng = np.random.default_rng(0)
+    truth = np.repeat(np.arange(10), 50)
+    points = rng.normal(size=(500, 3)) * 0.1 + rng.normal(size=(10, 3))[truth] * 5  # ten tight, distant blobs
+    cluster, posterior = mixture_targets(points, seed=0)
+    assert scores(truth, cluster)["acc_matched"] == 100.0
+    assert posterior.shape == (500,) and (posterior <= 1).all() and (posterior > 0.5).all()
