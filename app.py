@@ -63,8 +63,12 @@ def main(argv=None):
     # intra-op threads, and with several requests at once those threads fight over the cores
     # (measured on 2 cores beside a busy process: 630 ms per answer with 2 threads, 10 ms with 1).
     torch.set_num_threads(int(os.environ.get("LATENT_LAB_TORCH_THREADS", "1")))
+    demo.launch(server_name=args.host, server_port=args.port, share=args.share, auth=auth, prevent_thread_lock=True,
+                **LAUNCH)
+    # warm up once the server is up: loading the test set and scoring the neuron models (a second or
+    # two of CPU) would otherwise compete with the start-up for the interpreter
     runtime.warm_up(then=neurons.warm)
-    demo.launch(server_name=args.host, server_port=args.port, share=args.share, auth=auth, **LAUNCH)
+    demo.block_thread()
 
 
 if __name__ == "__main__":

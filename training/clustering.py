@@ -7,8 +7,9 @@ the convention of the clustering literature. NMI and ARI need no mapping at all.
 """
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
-from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+
+# scipy.optimize and sklearn.metrics are imported where they are used: together they take about a
+# second to import, which the app would otherwise pay at start-up
 
 
 def confusion(labels: np.ndarray, neurons: np.ndarray, k: int = 10) -> np.ndarray:
@@ -26,6 +27,8 @@ def majority_mapping(cm: np.ndarray) -> np.ndarray:
 
 def hungarian_mapping(cm: np.ndarray) -> np.ndarray:
     """neuron -> digit, one to one, maximising the matched count."""
+    from scipy.optimize import linear_sum_assignment
+
     rows, cols = linear_sum_assignment(cm, maximize=True)  # rows: digits, cols: neurons
     mapping = np.empty(cm.shape[1], np.int64)
     mapping[cols] = rows
@@ -44,6 +47,8 @@ def matched_order(cm: np.ndarray) -> np.ndarray:
 
 def scores(labels: np.ndarray, neurons: np.ndarray) -> dict:
     """Everything the model card and the tab show about a code."""
+    from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+
     cm = confusion(labels, neurons)
     majority, matched = majority_mapping(cm), hungarian_mapping(cm)
     return {
