@@ -84,6 +84,20 @@ def evaluate_vae(model, images: torch.Tensor, *, k: int = 1000, seed: int = PROT
 
 
 @torch.no_grad()
+def evaluate_reconstruction(model, images: torch.Tensor, *, batch_size: int = 1000,
+                            device: str | torch.device = "cpu") -> dict:
+    """Mean squared error per pixel of decode(encode(x)) on [0, 1] images, and the code size."""
+    model.eval()
+    sq_err, dim = 0.0, None
+    for i in range(0, len(images), batch_size):
+        x = to_float(images[i : i + batch_size]).to(device)
+        z = model.encode(x)
+        dim = z.shape[1]
+        sq_err += F.mse_loss(model.decode(z), x, reduction="sum").item()
+    return {"n_images": len(images), "mse": round(sq_err / (len(images) * 28 * 28), 5), "latent_dim": dim}
+
+
+@torch.no_grad()
 def evaluate_neurons(model, images: torch.Tensor, labels: torch.Tensor, *, batch_size: int = 1000,
                      device: str | torch.device = "cpu") -> dict:
     """A 10-neuron code against the true digits: confusion matrix of digit x argmax neuron,
@@ -121,6 +135,8 @@ def main(argv=None):
         metrics = evaluate_vae(model, images, k=args.k, device=args.device)
     elif meta["model"] in ("neuron_ae", "cluster_ae"):
         metrics = evaluate_neurons(model, images, labels, device=args.device)
+    elif meta["model"] == "autoencoder":
+        metrics = evaluate_reconstruction(model, images, device=args.device)
     else:
         raise SystemExit(f"no evaluation defined for model {meta['model']!r}")
     metrics["model"] = meta["model"]

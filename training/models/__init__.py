@@ -5,6 +5,7 @@ import json
 
 from torch import nn
 
+from .autoencoder import Autoencoder, AutoencoderConfig
 from .cluster_ae import ClusterAE, ClusterAEConfig
 from .denoiser import Denoiser, DenoiserConfig
 from .denoiser_ref import DenoiserRef, DenoiserRefConfig
@@ -18,6 +19,7 @@ MODELS: dict[str, type[nn.Module]] = {
     "vae2d": VAE2D,
     "neuron_ae": NeuronAE,
     "cluster_ae": ClusterAE,
+    "autoencoder": Autoencoder,
 }
 
 
@@ -44,4 +46,4 @@ def model_name(model: nn.Module) -> str:
     raise KeyError(f"{type(model).__name__} is not a registered model")
 
 
-__all__ = ["MODELS", "ClusterAE", "ClusterAEConfig", "Denoiser", "DenoiserConfig", "DenoiserRef", "DenoiserRefConfig", "NeuronAE", "NeuronAEConfig", "VAE", "VAE2D", "VAE2DConfig", "VAEConfig", "build_model", "config_json", "model_class", "model_name"]
+__all__ = ["MODELS", "Autoencoder", "AutoencoderConfig", "ClusterAE", "ClusterAEConfig", "Denoiser", "DenoiserConfig", "DenoiserRef", "DenoiserRefConfig", "NeuronAE", "NeuronAEConfig", "VAE", "VAE2D", "VAE2DConfig", "VAEConfig", "build_model", "config_json", "model_class", "model_name"]
