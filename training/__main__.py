@@ -13,6 +13,7 @@
 
 import argparse
 import dataclasses
+import json
 import shlex
 import sys
 from pathlib import Path
@@ -46,6 +47,7 @@ def main(argv=None):
     p.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda, cuda:1, ...")
     p.add_argument("--out", type=Path, help="checkpoint path (default checkpoints/<model>.safetensors)")
     p.add_argument("--init", help="start from the weights of this checkpoint (matching tensors); its header is kept as `parent`")
+    p.add_argument("--config", type=json.loads, help='model config fields as JSON, e.g. \'{"hidden": [512, 256, 64]}\' (default: the model\'s own)')
     p.add_argument("--smoke", action="store_true", help="a few batches on a small subset, for tests")
     p.add_argument("--resume", action="store_true", help="continue from the training-state file if there is one")
     p.add_argument("--max-minutes", type=float, help="stop after the epoch that passes this budget (continue with --resume)")
@@ -67,7 +69,7 @@ def main(argv=None):
     command = "python -m training " + shlex.join(argv)
     device = resolve_device(args.device)
     result = trainer.train(args.model, recipe, device=device, out=out, state_path=state_path, resume=args.resume,
-                           command=command, max_minutes=args.max_minutes)
+                           command=command, max_minutes=args.max_minutes, config=args.config)
     import torch.distributed as dist
     if dist.is_initialized():  # under torchrun
         dist.destroy_process_group()
