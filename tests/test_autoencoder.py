@@ -1,0 +1,41 @@
+"""The committed `autoencoder` checkpoint (the explorer's 6-d code): its header, its figure
+recomputed on the whole test set, and the 24-byte code of a digit decoded back."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from explorer import runtime
+from training.checkpoint import load_checkpoint, read_metadata
+from training.data import load_mnist
+from training.evaluate import evaluate_reconstruction
+
+CKPT = runtime.checkpoint_path("autoencoder")
+pytestmark = pytest.mark.skipif(not CKPT.exists(), reason="no committed autoencoder checkpoint")
+
+
+def test_header_and_reevaluation():
+    meta = read_metadata(CKPT)
+    assert meta["command"].startswith("python -m training autoencoder") and "--smoke" not in meta["command"]
+    metrics = json.loads(meta["metrics"])
+    assert metrics["n_images"] == 10000 and metrics["latent_dim"] == 6
+    again = evaluate_reconstruction(load_checkpoint(CKPT), load_mnist().test.images)
+    assert abs(again["mse"] - metrics["mse"]) < 1e-4  # the whole test set again: the same figure
+
+
+def test_reaches_the_target():
+    assert json.loads(read_metadata(CKPT)["metrics"])["mse"] <= 0.018  # the explorer's target
+
+
+def test_24_byte_code_round_trip():
+    model = load_checkpoint(CKPT)
+    x = load_mnist().test.images[:1].float().div(255).unsqueeze(1)
+    with torch.no_grad():
+        code = model.encode(x)[0].numpy().astype(np.float32)
+        raw = code.tobytes()
+        assert len(raw) == 24
+        back = model.decode(torch.from_numpy(np.frombuffer(raw, np.float32).copy())[None])
+    assert back.shape == (1, 1, 28, 28)
+    assert torch.nn.functional.mse_loss(back, x).item() < 0.05
