@@ -7,6 +7,7 @@
     python -m training neuron_ae                     # the reference's 10-neuron autoencoder
     python -m training cluster_ae                    # ten neurons that cluster the digits, no labels
     python -m training autoencoder                   # the explorer's 6-d MLP autoencoder
+    python -m training latent_classifier             # an MLP on the frozen autoencoder's code
     python -m training denoiser --smoke --out /tmp/x.safetensors   # a few batches, for tests
     torchrun --standalone --nproc_per_node 2 -m training vae2d     # data-parallel (gloo on CPUs, nccl on GPUs)
 """
@@ -20,10 +21,11 @@ from pathlib import Path
 
 import torch
 
-from . import train_cluster, train_denoiser, train_recon, train_vae
+from . import train_cluster, train_denoiser, train_latent, train_recon, train_vae
 
 TRAINERS = {"denoiser": train_denoiser, "denoiser_ref": train_denoiser, "vae": train_vae, "vae2d": train_vae,
-            "neuron_ae": train_recon, "cluster_ae": train_cluster, "autoencoder": train_recon}
+            "neuron_ae": train_recon, "cluster_ae": train_cluster, "autoencoder": train_recon,
+            "latent_classifier": train_latent}
 
 
 def resolve_device(name: str) -> torch.device:

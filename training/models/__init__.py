@@ -9,6 +9,7 @@ from .autoencoder import Autoencoder, AutoencoderConfig
 from .cluster_ae import ClusterAE, ClusterAEConfig
 from .denoiser import Denoiser, DenoiserConfig
 from .denoiser_ref import DenoiserRef, DenoiserRefConfig
+from .latent_classifier import LatentClassifier, LatentClassifierConfig
 from .neuron_ae import NeuronAE, NeuronAEConfig
 from .vae import VAE, VAE2D, VAE2DConfig, VAEConfig
 
@@ -20,6 +21,7 @@ MODELS: dict[str, type[nn.Module]] = {
     "neuron_ae": NeuronAE,
     "cluster_ae": ClusterAE,
     "autoencoder": Autoencoder,
+    "latent_classifier": LatentClassifier,
 }
 
 
@@ -46,4 +48,4 @@ def model_name(model: nn.Module) -> str:
     raise KeyError(f"{type(model).__name__} is not a registered model")
 
 
-__all__ = ["MODELS", "Autoencoder", "AutoencoderConfig", "ClusterAE", "ClusterAEConfig", "Denoiser", "DenoiserConfig", "DenoiserRef", "DenoiserRefConfig", "NeuronAE", "NeuronAEConfig", "VAE", "VAE2D", "VAE2DConfig", "VAEConfig", "build_model", "config_json", "model_class", "model_name"]
+__all__ = ["MODELS", "Autoencoder", "AutoencoderConfig", "ClusterAE", "ClusterAEConfig", "Denoiser", "DenoiserConfig", "DenoiserRef", "DenoiserRefConfig", "LatentClassifier", "LatentClassifierConfig", "NeuronAE", "NeuronAEConfig", "VAE", "VAE2D", "VAE2DConfig", "VAEConfig", "build_model", "config_json", "model_class", "model_name"]
