@@ -39,3 +39,19 @@ def test_24_byte_code_round_trip():
         back = model.decode(torch.from_numpy(np.frombuffer(raw, np.float32).copy())[None])
     assert back.shape == (1, 1, 28, 28)
     assert torch.nn.functional.mse_loss(back, x).item() < 0.05
+
+
+LC = runtime.checkpoint_path("latent_classifier")
+
+
+@pytest.mark.skipif(not LC.exists(), reason="no committed latent_classifier checkpoint")
+def test_latent_classifier_reads_the_committed_code():
+    from training.train_latent import accuracy
+
+    meta = read_metadata(LC)
+    assert json.loads(meta["parent"])["command"].startswith("python -m training autoencoder")
+    clf, ae = load_checkpoint(LC), load_checkpoint(CKPT)
+    for (k, a), (_, b) in zip(clf.encoder.state_dict().items(), ae.encoder.state_dict().items()):
+        assert torch.equal(a, b), k  # the same frozen encoder as the served autoencoder
+    test = load_mnist().test
+    assert accuracy(clf, test.images, test.labels, "cpu") == json.loads(meta["metrics"])["acc"]

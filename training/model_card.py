@@ -87,6 +87,18 @@ def autoencoder_table(paths: list[Path]) -> str:
     return "\n".join(rows)
 
 
+def classifier_lines(paths: list[Path]) -> str:
+    """The hybrid classifiers: test accuracy of an MLP on a frozen autoencoder's code."""
+    lines = []
+    for p in paths:
+        meta = read_metadata(p)
+        m = json.loads(meta["metrics"])
+        lines.append(f"- `{p.name}`: an MLP on the frozen {m['latent_dim']}-d code of the autoencoder above, test accuracy "
+                     f"**{m['acc']:.2f} %** (aim >= 97 %); trained by `{meta['command']}` at commit `{meta['commit'][:10]}` "
+                     f"on {meta['device']} in {float(meta['wall_time_s']):.0f} s")
+    return "\n".join(lines)
+
+
 def commands(paths: list[Path]) -> str:
     lines = []
     for p in paths:
@@ -102,6 +114,7 @@ def card_section() -> str:
     denoisers = [p for p in paths if read_metadata(p)["model"] in ("denoiser", "denoiser_ref")]
     neurons = [p for p in paths if read_metadata(p)["model"] in ("neuron_ae", "cluster_ae")]
     autoencoders = [p for p in paths if read_metadata(p)["model"] == "autoencoder"]
+    classifiers = [p for p in paths if read_metadata(p)["model"] == "latent_classifier"]
     return "\n".join([
         START,
         "Denoise & classify, on the reference protocol: the 10,000 test digits copied once per distortion "
@@ -121,6 +134,7 @@ def card_section() -> str:
         *(["The latent explorer's autoencoder: mean squared error per pixel of the reconstruction of the 10,000 "
            "test digits in [0, 1] (target <= 0.018; `benchmarks/pca_baseline.py` prints the linear baseline).", "",
            autoencoder_table(autoencoders), "", commands(autoencoders), ""] if autoencoders else []),
+        *([classifier_lines(classifiers), ""] if classifiers else []),
         "Regenerate this table with `python -m training.model_card`.",
         END,
     ])
