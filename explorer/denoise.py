@@ -7,7 +7,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from training.checkpoint import CheckpointError
 from training.distortions import DISTORTIONS, distort, translate
 
 from . import runtime
@@ -40,19 +39,12 @@ def _check_params(distortion: str, n_lines, sigma, seed) -> tuple[int, float, in
     return int(n_lines), float(sigma), int(seed)
 
 
-def _model():
-    try:
-        return runtime.model(MODEL)
-    except CheckpointError as e:
-        raise gr.Error(str(e)) from e
-
-
 @torch.no_grad()
 def run(image: torch.Tensor, distortion: str, n_lines, sigma, seed, label: int | None = None):
     """Translate (the clean image), distort, reconstruct and classify one (1, 28, 28) image.
     Returns clean, distorted and reconstructed pictures, two probability frames and a summary."""
     n_lines, sigma, seed = _check_params(distortion, n_lines, sigma, seed)
-    model = _model()
+    model = runtime.model_or_error(MODEL)
     dev = runtime.device()
     gen = torch.Generator(device=dev).manual_seed(seed)
     x = image.reshape(1, 1, 28, 28).to(dev)

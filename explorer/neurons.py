@@ -18,6 +18,7 @@ import torch
 
 from training.checkpoint import CheckpointError, read_metadata
 from training.clustering import matched_order, scores
+from training.evaluate import batched
 
 from . import runtime
 from .figures import served, to_uint8
@@ -45,15 +46,9 @@ _cache_lock = threading.Lock()
 
 
 def _model(name: str):
-    if name not in dict((v, k) for k, v in MODELS):
-        raise gr.Error(f"Unknown model {name!r}; choose one of: {', '.join(v for _, v in MODELS)}.")
-    try:
-        return runtime.model(name)
-    except CheckpointError as e:
-        raise gr.Error(str(e)) from e
+    return runtime.model_or_error(_choice(name, MODELS, "model"))
 
 
-@torch.no_grad()
 def assignment(name: str) -> Assignment:
     """Computed once per loaded model (about a second on the CPU) and kept."""
     model = _model(name)
@@ -61,9 +56,7 @@ def assignment(name: str) -> Assignment:
     with _cache_lock:
         if key not in _cache:
             test = runtime.test_set()
-            dev = runtime.device()
-            neurons = torch.cat([model.encode(test.images[i : i + 1000].float().div(255).unsqueeze(1).to(dev)).argmax(1).cpu()
-                                 for i in range(0, len(test.images), 1000)]).numpy()
+            neurons = batched(model.encode, test.images, runtime.device(), batch_size=1000).argmax(1).numpy()
             labels = test.labels.numpy()
             _cache[key] = Assignment(neurons, labels, scores(labels, neurons))
         return _cache[key]

@@ -5,6 +5,7 @@ import threading
 from functools import lru_cache
 from pathlib import Path
 
+import gradio as gr
 import torch
 
 from training.checkpoint import CheckpointError, load_checkpoint
@@ -65,6 +66,15 @@ def model(name: str) -> torch.nn.Module:
         return loaded
     except CheckpointError as e:
         raise CheckpointError(f"{e}. Train it with: python -m training {name}") from e
+
+
+def model_or_error(name: str) -> torch.nn.Module:
+    """model(name) for a request handler: a missing or broken checkpoint becomes a gr.Error with
+    the same message (file, what is wrong, the training command)."""
+    try:
+        return model(name)
+    except CheckpointError as e:
+        raise gr.Error(str(e)) from e
 
 
 def problem(name: str) -> str | None:

@@ -84,35 +84,42 @@ def evaluate_vae(model, images: torch.Tensor, *, k: int = 1000, seed: int = PROT
 
 
 @torch.no_grad()
-def evaluate_reconstruction(model, images: torch.Tensor, *, batch_size: int = 1000,
-                            device: str | torch.device = "cpu") -> dict:
-    """Mean squared error per pixel of decode(encode(x)) on [0, 1] images, and the code size."""
-    model.eval()
-    sq_err, dim = 0.0, None
-    for i in range(0, len(images), batch_size):
-        x = to_float(images[i : i + batch_size]).to(device)
-        z = model.encode(x)
-        dim = z.shape[1]
-        sq_err += F.mse_loss(model.decode(z), x, reduction="sum").item()
-    return {"n_images": len(images), "mse": round(sq_err / (len(images) * 28 * 28), 5), "latent_dim": dim}
+def batched(fn, images: torch.Tensor, device, batch_size: int = 2000) -> torch.Tensor:
+    """fn (a model method; the model in eval mode) over uint8 images (N, 28, 28) in batches,
+    gathered on the CPU."""
+    return torch.cat([fn(to_float(images[i : i + batch_size]).to(device)).cpu() for i in range(0, len(images), batch_size)])
 
 
 @torch.no_grad()
+def codes_and_mse(model, images: torch.Tensor, *, batch_size: int, device) -> tuple[torch.Tensor, float]:
+    """The codes (N, D) of an autoencoder, on the CPU, and the mean squared error per pixel of
+    decode(encode(x)) on [0, 1] images."""
+    model.eval()
+    codes, sq_err = [], 0.0
+    for i in range(0, len(images), batch_size):
+        x = to_float(images[i : i + batch_size]).to(device)
+        z = model.encode(x)
+        codes.append(z.cpu())
+        sq_err += F.mse_loss(model.decode(z), x, reduction="sum").item()
+    return torch.cat(codes), round(sq_err / (len(images) * 28 * 28), 5)
+
+
+def evaluate_reconstruction(model, images: torch.Tensor, *, batch_size: int = 1000,
+                            device: str | torch.device = "cpu") -> dict:
+    """Mean squared error per pixel of decode(encode(x)) on [0, 1] images, and the code size."""
+    codes, mse = codes_and_mse(model, images, batch_size=batch_size, device=device)
+    return {"n_images": len(images), "mse": mse, "latent_dim": codes.shape[1]}
+
+
 def evaluate_neurons(model, images: torch.Tensor, labels: torch.Tensor, *, batch_size: int = 1000,
                      device: str | torch.device = "cpu") -> dict:
     """A 10-neuron code against the true digits: confusion matrix of digit x argmax neuron,
     majority-vote and Hungarian-matched accuracy, NMI, ARI, and the reconstruction MSE per pixel."""
     from .clustering import scores
 
-    model.eval()
-    neurons, sq_err = [], 0.0
-    for i in range(0, len(images), batch_size):
-        x = to_float(images[i : i + batch_size]).to(device)
-        z = model.encode(x)
-        neurons.append(z.argmax(1).cpu())
-        sq_err += F.mse_loss(model.decode(z), x, reduction="sum").item()
-    metrics = scores(labels.numpy(), torch.cat(neurons).numpy())
-    metrics.update(n_images=len(images), mse=round(sq_err / (len(images) * 28 * 28), 5))
+    codes, mse = codes_and_mse(model, images, batch_size=batch_size, device=device)
+    metrics = scores(labels.numpy(), codes.argmax(1).numpy())
+    metrics.update(n_images=len(images), mse=mse)
     return metrics
 
 

@@ -92,6 +92,15 @@ def setup(r, device: torch.device) -> tuple[Dist, MNIST, Split, Split, Split]:
     return (dist_, *prepare_data(r))
 
 
+def optimizer_step(opt, loss: torch.Tensor, info: dict, n: int) -> None:
+    """Backpropagate `loss`, update the weights, and count the step and its n samples in the run's progress."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    info["step"] += 1
+    info["samples"] += n
+
+
 def lr_at(step: int, total: int, r) -> float:
     """Learning rate of a recipe (with `lr`, `warmup_frac`, `cosine`) at a step: linear warm-up,
     then constant or cosine decay to zero."""

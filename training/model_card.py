@@ -111,10 +111,13 @@ def commands(paths: list[Path]) -> str:
 
 def card_section() -> str:
     paths = sorted(p for p in CKPT.glob("*.safetensors") if not p.name.endswith(".state.safetensors"))
-    denoisers = [p for p in paths if read_metadata(p)["model"] in ("denoiser", "denoiser_ref")]
-    neurons = [p for p in paths if read_metadata(p)["model"] in ("neuron_ae", "cluster_ae")]
-    autoencoders = [p for p in paths if read_metadata(p)["model"] == "autoencoder"]
-    classifiers = [p for p in paths if read_metadata(p)["model"] == "latent_classifier"]
+    model = {p: read_metadata(p)["model"] for p in paths}  # each header read once to sort the files
+
+    def of(*names: str) -> list[Path]:
+        return [p for p in paths if model[p] in names]
+
+    denoisers, neurons = of("denoiser", "denoiser_ref"), of("neuron_ae", "cluster_ae")
+    autoencoders, classifiers = of("autoencoder"), of("latent_classifier")
     return "\n".join([
         START,
         "Denoise & classify, on the reference protocol: the 10,000 test digits copied once per distortion "

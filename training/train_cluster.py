@@ -25,8 +25,8 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from .data import to_float
-from .evaluate import evaluate_neurons
-from .loop import end_epoch, finish, setup, start_or_resume
+from .evaluate import batched, evaluate_neurons
+from .loop import end_epoch, finish, optimizer_step, setup, start_or_resume
 
 
 @dataclass
@@ -67,12 +67,6 @@ def mixture_targets(embedding: np.ndarray, seed: int, k: int = 10) -> tuple[np.n
     gmm = GaussianMixture(k, covariance_type="full", random_state=seed, n_init=2).fit(embedding)
     posterior = gmm.predict_proba(embedding)
     return posterior.argmax(1), posterior.max(1)
-
-
-@torch.no_grad()
-def batched(fn, images: torch.Tensor, device, batch_size: int = 2000) -> torch.Tensor:
-    """fn (a model method, in eval mode) over uint8 images in batches, gathered on the CPU."""
-    return torch.cat([fn(to_float(images[i : i + batch_size]).to(device)).cpu() for i in range(0, len(images), batch_size)])
 
 
 def shift_batch(x: torch.Tensor, max_shift: int, gen: torch.Generator) -> torch.Tensor:
@@ -124,11 +118,7 @@ def train(model_name: str, r: Recipe, *, device: torch.device, out: Path, state_
                 keep = t >= 0
                 if keep.any():
                     loss = loss + F.cross_entropy(out.code[keep], t[keep])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            info["step"] += 1
-            info["samples"] += len(idx)
+            optimizer_step(opt, loss, info, len(idx))
             seen += len(idx)
             if s % 50 == 0:
                 bar.set_postfix(loss=f"{loss.item():.4f}", sps=f"{seen / (time.time() - t0):.0f}")

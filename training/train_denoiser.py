@@ -22,7 +22,7 @@ from .checkpoint import read_metadata, run_summary
 from .data import to_float
 from .distortions import distort_mixed, translate
 from .evaluate import evaluate_denoiser
-from .loop import end_epoch, finish, lr_at, setup, start_or_resume
+from .loop import end_epoch, finish, lr_at, optimizer_step, setup, start_or_resume
 
 
 @dataclass
@@ -144,11 +144,7 @@ def train(model_name: str, r: Recipe, *, device: torch.device, out: Path, state_
                 with frozen_batchnorm(model):
                     recon_logits = model.classify(recon)
                 loss = loss + r.recon_ce * F.cross_entropy(recon_logits, y, label_smoothing=r.label_smoothing)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            info["step"] += 1
-            info["samples"] += len(idx)
+            optimizer_step(opt, loss, info, len(idx))
             seen += len(idx)
             if s % 20 == 0:
                 bar.set_postfix(ce=f"{ce.item():.3f}", mse=f"{mse.item():.4f}", sps=f"{seen / (time.time() - t0):.0f}")

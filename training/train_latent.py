@@ -14,8 +14,8 @@ import torch
 import torch.nn.functional as F
 
 from .checkpoint import load_checkpoint, read_metadata, run_summary
-from .data import to_float
-from .loop import end_epoch, finish, setup, start_or_resume
+from .evaluate import batched
+from .loop import end_epoch, finish, optimizer_step, setup, start_or_resume
 
 
 @dataclass
@@ -34,14 +34,9 @@ RECIPES = {"latent_classifier": Recipe()}
 
 
 @torch.no_grad()
-def codes(model, images: torch.Tensor, device, batch_size: int = 2000) -> torch.Tensor:
-    return torch.cat([model.encode(to_float(images[i : i + batch_size]).to(device)) for i in range(0, len(images), batch_size)])
-
-
-@torch.no_grad()
 def accuracy(model, images: torch.Tensor, labels: torch.Tensor, device) -> float:
     model.eval()
-    pred = model.classify_code(codes(model, images, device)).argmax(1).cpu()
+    pred = model.classify_code(batched(model.encode, images, device).to(device)).argmax(1).cpu()
     return round(100 * (pred == labels).float().mean().item(), 3)
 
 
@@ -55,7 +50,8 @@ def train(model_name: str, r: Recipe, *, device: torch.device, out: Path, state_
     ae = load_checkpoint(r.autoencoder, device)
     model = build_model(model_name, {**(config or {}), "autoencoder": asdict(ae.config)}).to(device)
     model.encoder.load_state_dict(ae.encoder.state_dict())
-    z_train = codes(model, train_split.images, device)
+    model.eval()
+    z_train = batched(model.encode, train_split.images, device).to(device)
     model.code_mean.copy_(z_train.mean(0))
     model.code_std.copy_(z_train.std(0))
     y_train = train_split.labels.to(device)
@@ -72,11 +68,7 @@ def train(model_name: str, r: Recipe, *, device: torch.device, out: Path, state_
         for s in range(steps):
             idx = order[s * r.batch_size : (s + 1) * r.batch_size].to(device)
             loss = F.cross_entropy(model.classify_code(z_train[idx]), y_train[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            info["step"] += 1
-            info["samples"] += len(idx)
+            optimizer_step(opt, loss, info, len(idx))
             seen += len(idx)
             if r.smoke and s >= 3:
                 break

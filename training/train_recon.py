@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from .data import to_float
 from .evaluate import evaluate_neurons, evaluate_reconstruction
-from .loop import end_epoch, finish, setup, start_or_resume
+from .loop import end_epoch, finish, optimizer_step, setup, start_or_resume
 
 
 @dataclass
@@ -76,11 +76,7 @@ def train(model_name: str, r: Recipe, *, device: torch.device, out: Path, state_
             idx = order[s * r.batch_size : (s + 1) * r.batch_size]
             x = dist_.shard(to_float(images[idx]))
             loss = F.mse_loss(net(x).recon, x)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            info["step"] += 1
-            info["samples"] += len(idx)
+            optimizer_step(opt, loss, info, len(idx))
             seen += len(idx)
             if s % 50 == 0:
                 bar.set_postfix(mse=f"{loss.item():.4f}", sps=f"{seen / (time.time() - t0):.0f}")

@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from .data import to_float
 from .evaluate import evaluate_vae
-from .loop import end_epoch, finish, lr_at, setup, start_or_resume
+from .loop import end_epoch, finish, lr_at, optimizer_step, setup, start_or_resume
 from .vae_objective import binarize, elbo_terms
 
 
@@ -81,11 +81,7 @@ def train(model_name: str, r: Recipe, *, device: torch.device, out: Path, state_
             beta = kl_weight_at(step, steps_per_epoch, r)
             recon_nll, kl = elbo_terms(x, net(x, eps=eps))
             loss = (recon_nll + beta * kl).mean()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            info["step"] += 1
-            info["samples"] += len(idx)
+            optimizer_step(opt, loss, info, len(idx))
             seen += len(idx)
             if s % 20 == 0:
                 bar.set_postfix(nelbo=f"{(recon_nll + kl).mean().item():.1f}", kl=f"{kl.mean().item():.1f}",
