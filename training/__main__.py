@@ -8,6 +8,7 @@
     python -m training cluster_ae                    # ten neurons that cluster the digits, no labels
     python -m training autoencoder                   # the explorer's 6-d MLP autoencoder
     python -m training latent_classifier             # an MLP on the frozen autoencoder's code
+    python -m training export                        # the explorer's maps of every checkpoint (training/export.py)
     python -m training denoiser --smoke --out /tmp/x.safetensors   # a few batches, for tests
     torchrun --standalone --nproc_per_node 2 -m training vae2d     # data-parallel (gloo on CPUs, nccl on GPUs)
 """
@@ -40,6 +41,9 @@ def resolve_device(name: str) -> torch.device:
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["export"]:  # not a model: precomputes the explorer's maps from the checkpoints
+        from . import export
+        return export.main(argv[1:])
     p = argparse.ArgumentParser(prog="python -m training", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", choices=sorted(TRAINERS), help="registered model to train")
     p.add_argument("--epochs", type=int, help="passes over the training set (for the denoisers: each with every distortion of the mix)")

@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from .checkpoint import read_metadata, run_summary
+from .checkpoint import checkpoint_files, read_metadata, run_summary
 
 ROOT = Path(__file__).resolve().parent.parent
 CKPT = ROOT / "checkpoints"
@@ -110,7 +110,7 @@ def commands(paths: list[Path]) -> str:
 
 
 def card_section() -> str:
-    paths = sorted(p for p in CKPT.glob("*.safetensors") if not p.name.endswith(".state.safetensors"))
+    paths = checkpoint_files(CKPT)
     model = {p: read_metadata(p)["model"] for p in paths}  # each header read once to sort the files
 
     def of(*names: str) -> list[Path]:

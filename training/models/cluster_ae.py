@@ -32,6 +32,7 @@ def block(conv: nn.Module) -> list[nn.Module]:
 
 class ClusterAE(nn.Module):
     config_class = ClusterAEConfig
+    neuron_code = True  # each code unit is a 'digit neuron': the explorer can colour by its argmax
 
     def __init__(self, config: ClusterAEConfig):
         super().__init__()

@@ -28,6 +28,7 @@ class NeuronAEOutput(NamedTuple):
 
 class NeuronAE(nn.Module):
     config_class = NeuronAEConfig
+    neuron_code = True  # each code unit is a 'digit neuron': the explorer can colour by its argmax
 
     def __init__(self, config: NeuronAEConfig):
         super().__init__()
