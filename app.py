@@ -9,13 +9,11 @@ import os
 import gradio as gr
 import torch
 
-from explorer import denoise, neurons, runtime
+from explorer import denoise, latents, neurons, runtime
 
 COMING = {
     "VAE": "Sampling from the prior, interpolation between two digits, the 2-d manifold map and latent "
            "sliders. Not available yet: no VAE checkpoint has been trained.",
-    "Latent explorer": "A UMAP / PCA / t-SNE map of every test digit in each model's latent space, with the "
-                       "digit under the pointer, neighbours on click and shareable links. Not available yet.",
 }
 
 
@@ -28,12 +26,14 @@ def build_demo() -> gr.Blocks:
     # answers are cached as files; those older than a day are removed every hour
     with gr.Blocks(title="MNIST latent lab", delete_cache=(3600, 86400)) as demo:
         gr.Markdown("# MNIST latent lab\nWhat autoencoders learn about handwritten digits.")
-        with gr.Tabs():
+        with gr.Tabs() as tabs:
             with gr.Tab("Denoise & classify", id="denoise"):
                 denoise.build()
             for name, text in COMING.items():
                 with gr.Tab(name, id=name.lower().replace(" ", "_")):
                     gr.Markdown(f"**Coming soon.** {text}")
+            with gr.Tab("Latent explorer", id="latent_explorer"):
+                latents.build(demo, tabs)
             with gr.Tab("Latent neurons", id="latent_neurons"):
                 neurons.build(demo)
         footer = gr.Markdown(elem_id="footer")
@@ -65,9 +65,9 @@ def main(argv=None):
     torch.set_num_threads(int(os.environ.get("LATENT_LAB_TORCH_THREADS", "1")))
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, auth=auth, prevent_thread_lock=True,
                 **LAUNCH)
-    # warm up once the server is up: loading the test set and scoring the neuron models (a second or
-    # two of CPU) would otherwise compete with the start-up for the interpreter
-    runtime.warm_up(then=neurons.warm)
+    # warm up once the server is up: loading the test set, scoring the neuron models and drawing the
+    # explorer's sprite sheet (a few seconds of CPU) would otherwise compete with the start-up
+    runtime.warm_up(then=lambda: (neurons.warm(), latents.warm()))
     demo.block_thread()
 
 

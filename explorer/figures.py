@@ -16,6 +16,14 @@ def to_uint8(img: torch.Tensor, scale: int = 10) -> np.ndarray:
     return np.kron(a, np.ones((scale, scale), dtype=np.uint8))
 
 
+def mosaic(images: torch.Tensor, columns: int, rows: int | None = None) -> torch.Tensor:
+    """(N, 28, 28) images -> one (rows*28, columns*28) grid, row by row; empty cells stay black."""
+    rows = rows or max(1, -(-len(images) // columns))
+    tiles = torch.zeros(rows * columns, 28, 28)
+    tiles[: len(images)] = images[: rows * columns]
+    return tiles.reshape(rows, columns, 28, 28).permute(0, 2, 1, 3).reshape(rows * 28, columns * 28)
+
+
 def served(img: np.ndarray) -> Image.Image:
     """An image for a gr.Image output, tagged with a unique PNG text chunk. Gradio names cached
     output files by the hash of their bytes and rewrites the file in place, so two requests with

@@ -1,5 +1,7 @@
 """Drawn and uploaded digits as they reach a handler (raw Gradio values) -> MNIST tensors."""
 
+import math
+
 import gradio as gr
 import torch
 from PIL import Image
@@ -43,3 +45,18 @@ def from_upload(path) -> torch.Tensor:
         raise gr.Error("Upload an image of a digit first.")
     with _open(path) as image:
         return _to_mnist(image)
+
+
+def whole(v, what: str, hi: int) -> int:
+    """A whole number in [0, hi] from a request (floats like 3.0 pass), else a gr.Error naming it."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or int(v) != v or not 0 <= v <= hi:
+        raise gr.Error(f"The {what} must be a whole number from 0 to {hi}, got {v!r}.")
+    return int(v)
+
+
+def choice(value, options, what: str) -> str:
+    """One of the keys of a list of (label, key) options, else a gr.Error listing them."""
+    keys = [k for _, k in options]
+    if value not in keys:
+        raise gr.Error(f"Unknown {what} {value!r}; choose one of: {', '.join(map(str, keys))}.")
+    return value

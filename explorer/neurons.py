@@ -7,7 +7,6 @@ activations of a drawn or uploaded digit.
 """
 
 import json
-import math
 import threading
 from dataclasses import dataclass
 
@@ -21,8 +20,8 @@ from training.clustering import matched_order, scores
 from training.evaluate import batched
 
 from . import runtime
-from .figures import served, to_uint8
-from .inputs import from_sketch, from_upload
+from .figures import mosaic, served, to_uint8
+from .inputs import choice, from_sketch, from_upload, whole
 
 MODELS = [  # (display label, checkpoint name)
     ("cluster_ae: trained to cluster, no labels", "cluster_ae"),
@@ -46,7 +45,7 @@ _cache_lock = threading.Lock()
 
 
 def _model(name: str):
-    return runtime.model_or_error(_choice(name, MODELS, "model"))
+    return runtime.model_or_error(choice(name, MODELS, "model"))
 
 
 def assignment(name: str) -> Assignment:
@@ -60,13 +59,6 @@ def assignment(name: str) -> Assignment:
             labels = test.labels.numpy()
             _cache[key] = Assignment(neurons, labels, scores(labels, neurons))
         return _cache[key]
-
-
-def _choice(value, options, what: str) -> str:
-    keys = [k for _, k in options]
-    if value not in keys:
-        raise gr.Error(f"Unknown {what} {value!r}; choose one of: {', '.join(keys)}.")
-    return value
 
 
 def column_order(a: Assignment, order: str) -> np.ndarray:
@@ -110,31 +102,23 @@ def _summary(name: str, a: Assignment) -> str:
 
 def view(name, order, values):
     """The confusion matrix, the mapping table and the summary of one model."""
-    order, values = _choice(order, ORDERS, "order"), _choice(values, VALUES, "value kind")
+    order, values = choice(order, ORDERS, "order"), choice(values, VALUES, "value kind")
     a = assignment(name)
     cm = np.asarray(a.scores["confusion"])
     return _styled(cm, column_order(a, order), values), _mapping_frame(a), _summary(name, a)
 
 
-def _whole(v, what: str, hi: int) -> int:
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or int(v) != v or not 0 <= v <= hi:
-        raise gr.Error(f"The {what} must be a whole number from 0 to {hi}, got {v!r}.")
-    return int(v)
-
-
 def cell(name, digit, neuron):
     """The test digits of one cell (true digit, most active neuron) as a mosaic, and a caption."""
-    digit, neuron = _whole(digit, "digit", 9), _whole(neuron, "neuron", 9)
+    digit, neuron = whole(digit, "digit", 9), whole(neuron, "neuron", 9)
     a = assignment(name)
     idx = np.flatnonzero((a.labels == digit) & (a.neurons == neuron))
     test = runtime.test_set()
-    tiles = torch.zeros(GRID * GRID, 28, 28)
     shown = idx[: GRID * GRID]
-    tiles[: len(shown)] = test.images[torch.from_numpy(shown)].float().div(255)
-    mosaic = tiles.reshape(GRID, GRID, 28, 28).permute(0, 2, 1, 3).reshape(GRID * 28, GRID * 28)
+    grid = mosaic(test.images[torch.from_numpy(shown)].float().div(255), GRID, rows=GRID)
     more = f" (the first {len(shown)} shown)" if len(idx) > len(shown) else ""
     caption = f"True digit **{digit}**, most active neuron **n{neuron}**: {len(idx)} test images{more}."
-    return served(to_uint8(mosaic, scale=2)), caption
+    return served(to_uint8(grid, scale=2)), caption
 
 
 def cell_clicked(name, order, evt: gr.SelectData):
@@ -142,7 +126,7 @@ def cell_clicked(name, order, evt: gr.SelectData):
     row, col = evt.index
     if col == 0:
         raise gr.Error("Click a count, not the digit column.")
-    neuron = int(column_order(assignment(name), _choice(order, ORDERS, "order"))[col - 1])
+    neuron = int(column_order(assignment(name), choice(order, ORDERS, "order"))[col - 1])
     return (*cell(name, row, neuron), row, neuron)  # the pickers follow the click
 
 

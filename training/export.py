@@ -19,7 +19,7 @@ import torch
 from safetensors.torch import save_file
 
 from . import projection
-from .checkpoint import checkpoint_files, git_commit, load_checkpoint, read_metadata
+from .checkpoint import checkpoint_files, git_commit, load_checkpoint, read_metadata, run_summary
 from .clustering import confusion, hungarian_mapping
 from .data import load_mnist
 from .evaluate import batched
@@ -46,10 +46,10 @@ def predictions(model, meta: dict, images: torch.Tensor, latents: torch.Tensor, 
     vote of the 5 nearest latents."""
     if hasattr(model, "classify"):
         return batched(model.classify, images, "cpu").argmax(1), "its classifier head"
+    me = json.loads(json.dumps(run_summary(meta)))  # as a child's `parent` header stores it
     for path in checkpoint_files(ckpt_dir):
         head = read_metadata(path)
-        parent = json.loads(head.get("parent", "null"))
-        if head["model"] == "latent_classifier" and parent and parent.get("created") == meta["created"]:
+        if head["model"] == "latent_classifier" and json.loads(head.get("parent", "null")) == me:
             clf = load_checkpoint(path)
             return batched(lambda x: clf(x).logits, images, "cpu").argmax(1), f"{path.stem} (an MLP on this code)"
     if getattr(model, "neuron_code", False):

@@ -10,7 +10,7 @@ the protocol classify reconstructions too, and the decoder is not bent towards t
 import math
 import time
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch

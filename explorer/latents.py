@@ -1,0 +1,550 @@
+"""Latent explorer tab: every model's latent space as an interactive map of the 10,000 test digits.
+
+The maps are precomputed by `python -m training export` (checkpoints/<name>.map.safetensors); this
+module only reads them. The scatter is a gr.HTML running plotly.js (served from the installed plotly
+package, so it works offline) through explorer/static/latent_map.js; hovering shows the digit from a
+sprite sheet of the test set, a click or a lasso selection comes back to Python as an event.
+"""
+
+import csv
+import json
+import tempfile
+import threading
+import urllib.parse
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+import torch
+from PIL import Image
+from safetensors import SafetensorError, safe_open
+
+from training.checkpoint import CheckpointError, read_metadata
+from training.export import EXPLORED, map_path
+from training.projection import neighbours, place
+
+from . import runtime
+from .figures import mosaic, served, to_uint8
+from .inputs import choice, from_sketch, from_upload, whole
+
+STATIC = Path(__file__).resolve().parent / "static"
+PROJECTIONS = [("UMAP", "umap"), ("PCA", "pca"), ("t-SNE", "tsne"), ("The latent itself", "latent")]
+COLOURS = [("True digit", "label"), ("Predicted digit", "pred"), ("Correct / wrong", "correct"),
+           ("Most active neuron", "neuron")]
+N_NEIGHBOURS = 8  # shown for a clicked point and for a drawn digit
+SPRITE_COLUMNS = 100
+MAX_SELECTION = 70_000
+
+
+@dataclass(frozen=True)
+class Map:
+    latents: torch.Tensor  # (N, D)
+    labels: torch.Tensor  # (N,)
+    pred: torch.Tensor  # (N,)
+    neuron: torch.Tensor | None  # (N,) argmax neuron, for models whose code units are neurons
+    coords: dict  # "umap_2d" -> (N, 2), ...
+    header: dict
+
+    @property
+    def quality(self) -> dict:
+        return json.loads(self.header["quality"])
+
+
+@lru_cache(maxsize=None)
+def _load(name: str) -> Map:
+    path = map_path(runtime.checkpoint_path(name))
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            t = {k: f.get_tensor(k) for k in f.keys()}
+            header = f.metadata()
+    except (SafetensorError, OSError, ValueError) as e:
+        raise CheckpointError(f"map {path} is missing or unreadable ({e}). Make it with: python -m training export {name}") from e
+    coords = {k: v for k, v in t.items() if k.endswith(("_2d", "_3d"))}
+    return Map(t["latents"], t["labels"], t["pred"], t.get("neuron"), coords, header)
+
+
+def load_map(name: str) -> Map:
+    """The map of checkpoint `name`, loaded once; a gr.Error names the file and the command."""
+    if name not in EXPLORED:
+        raise gr.Error(f"Unknown model {name!r}; choose one of: {', '.join(EXPLORED)}.")
+    try:
+        return _load(name)
+    except CheckpointError as e:
+        raise gr.Error(str(e)) from e
+
+
+def stale(name: str) -> str | None:
+    """A warning when the map was made from another version of the checkpoint than the one served."""
+    try:
+        made_from = _load(name).header.get("checkpoint_created")
+        now = read_metadata(runtime.checkpoint_path(name))["created"]
+    except CheckpointError:
+        return None
+    return None if made_from == now else f"The map of {name} was made from an older checkpoint; rerun `python -m training export {name}`."
+
+
+def available() -> list[str]:
+    """The explored models that have both a checkpoint and a map."""
+    return [n for n in EXPLORED if map_path(runtime.checkpoint_path(n)).is_file() and runtime.checkpoint_path(n).is_file()]
+
+
+def proj_label(proj: str) -> str:
+    return next(label for label, key in PROJECTIONS if key == proj)
+
+
+def projections_of(m: Map) -> list[tuple[str, int]]:
+    return sorted(((k.rsplit("_", 1)[0], int(k[-2])) for k in m.coords), key=lambda pd: ([p for _, p in PROJECTIONS].index(pd[0]), pd[1]))
+
+
+def _check_view(name, proj, dim, colour) -> tuple[Map, str, int, str]:
+    m = load_map(name)
+    proj = choice(proj, PROJECTIONS, "projection")
+    dim = whole(dim, "map dimension", 3)
+    colour = choice(colour, COLOURS, "colouring")
+    if f"{proj}_{dim}d" not in m.coords:
+        have = ", ".join(f"{p} {d}-d" for p, d in projections_of(m))
+        raise gr.Error(f"{name} has no {dim}-d {proj} map; it has: {have}.")
+    if colour == "neuron" and m.neuron is None:
+        raise gr.Error(f"{name}'s latent units are not digit neurons; colour it by digit, prediction or correctness.")
+    return m, proj, dim, colour
+
+
+# ---- the sprite sheet: every test digit as one tile, so hover needs no request ---------------
+
+_sprite_lock = threading.Lock()
+
+
+def sprite_dir() -> Path:
+    return Path(tempfile.gettempdir()) / "mnist-latent-lab"
+
+
+def sprite_path() -> Path:
+    """A PNG of the test set, SPRITE_COLUMNS digits per row (made once per machine; the data set is
+    never committed, so it is built from whatever source loaded it)."""
+    images = runtime.test_set().images  # (N, 28, 28) uint8
+    path = sprite_dir() / f"test-sprite-{len(images)}.png"
+    with _sprite_lock:
+        if not path.is_file():
+            rows = -(-len(images) // SPRITE_COLUMNS)
+            tiles = torch.zeros(rows * SPRITE_COLUMNS, 28, 28, dtype=torch.uint8)
+            tiles[: len(images)] = images
+            sheet = tiles.reshape(rows, SPRITE_COLUMNS, 28, 28).permute(0, 2, 1, 3).reshape(rows * 28, SPRITE_COLUMNS * 28)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            Image.fromarray(sheet.numpy()).save(tmp, format="PNG", optimize=True)
+            tmp.replace(path)
+    return path
+
+
+def file_url(path: Path) -> str:
+    """A URL under which the app serves a static file (relative, so it works behind a proxy path)."""
+    return "gradio_api/file=" + urllib.parse.quote(str(path))
+
+
+def plotly_js() -> Path:
+    import plotly
+
+    return Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+
+
+# ---- the map as JSON for latent_map.js ---------------------------------------------------------
+
+def categories(m: Map, colour: str) -> tuple[torch.Tensor, list[str], str]:
+    if colour == "label":
+        return m.labels, [str(d) for d in range(10)], "digit"
+    if colour == "pred":
+        return m.pred, [str(d) for d in range(10)], "predicted"
+    if colour == "correct":
+        return (m.pred != m.labels).long(), ["correct", "wrong"], "prediction"
+    return m.neuron, [f"n{j}" for j in range(m.latents.shape[1])], "neuron"
+
+
+@lru_cache(maxsize=64)
+def _points_json(name: str, proj: str, dim: int, colour: str) -> str:
+    """The points of one view as JSON (cached: switching back and forth costs nothing)."""
+    m = load_map(name)
+    xyz = m.coords[f"{proj}_{dim}d"].double().numpy().round(3)  # float64, so that 1.651 prints as 1.651
+    cats, legend, legend_title = categories(m, colour)
+    title = f"{name}: {proj_label(proj)} {dim}-d of the {m.latents.shape[1]}-d latent, {len(xyz):,} test digits"
+    data = {"model": name, "proj": proj, "dim": dim, "colour": colour, "title": title, "legend": legend,
+            "legend_title": legend_title, "c": cats.tolist(), "label": m.labels.tolist(), "pred": m.pred.tolist(),
+            "x": xyz[:, 0].tolist(), "y": xyz[:, 1].tolist(), "sprite_columns": SPRITE_COLUMNS}
+    if dim == 3:
+        data["z"] = xyz[:, 2].tolist()
+    return json.dumps(data, separators=(",", ":"))
+
+
+def map_json(name: str, proj: str, dim: int, colour: str, overlay: dict | None = None, sprite: str | None = None) -> str:
+    """The full value of the scatter: cached points plus this answer's overlay and the sprite URL."""
+    points = _points_json(name, proj, dim, colour)
+    extra = json.dumps({"overlay": overlay or {}, "sprite": sprite or file_url(sprite_path())}, separators=(",", ":"))
+    return points[:-1] + "," + extra[1:]
+
+
+def _xyz(coords: torch.Tensor, i: int | None = None, pos: torch.Tensor | None = None) -> dict:
+    p = coords[i] if pos is None else pos
+    return {k: round(float(v), 3) for k, v in zip("xyz", p)}
+
+
+def _neighbour_overlay(coords: torch.Tensor, idx) -> list[dict]:
+    return [{"index": int(j), **_xyz(coords, int(j))} for j in idx]
+
+
+# ---- share links -------------------------------------------------------------------------------
+
+def share_query(name, proj, dim, colour, point) -> str:
+    """The query string that reopens this view (the tab, model, projection, dimension, colouring and
+    selected point)."""
+    q = {"tab": "explorer", "model": name, "proj": proj, "dim": int(dim), "color": colour}
+    if point is not None and point >= 0:
+        q["point"] = int(point)
+    return "?" + urllib.parse.urlencode(q)
+
+
+def parse_query(params) -> dict | None:
+    """A view from a page's query parameters (a mapping), or None when they name no explorer view.
+    Unknown or malformed values fall back to the defaults rather than failing the page."""
+    params = dict(params or {})
+    if params.get("tab") != "explorer" and "model" not in params:
+        return None
+    names = available() or list(EXPLORED)
+    view = {"model": params.get("model") if params.get("model") in names else names[0],
+            "proj": params.get("proj") if params.get("proj") in dict(PROJECTIONS).values() else "umap",
+            "dim": 3 if params.get("dim") == "3" else 2,
+            "color": params.get("color") if params.get("color") in dict(COLOURS).values() else "label",
+            "point": -1}
+    if str(params.get("point", "")).isdigit():
+        view["point"] = int(params["point"])
+    return view
+
+
+# ---- handlers ----------------------------------------------------------------------------------
+
+def quality_text(name: str) -> str:
+    m = load_map(name)
+    q = m.quality
+    rows = ["| map | trustworthiness (k=15) | kNN-5 accuracy in the map |", "|---|---|---|"]
+    for p, d in projections_of(m):
+        s = q[f"{p}_{d}d"]
+        rows.append(f"| {proj_label(p)} {d}-d | {s['trustworthiness']:.4f} | {s['knn5']:.2f} % |")
+    warn = stale(name)
+    return (f"**{name}**: {m.latents.shape[1]}-d latent, kNN-5 accuracy in the latent itself **{q['latent_knn5']:.2f} %**; "
+            f"predictions from {q['pred_source']} ({q['pred_accuracy']:.2f} % correct). "
+            f"Made by `{m.header['command']}`.\n\n" + "\n".join(rows) + (f"\n\n⚠️ {warn}" if warn else ""))
+
+
+def view(name, proj, dim, colour, point=-1):
+    """The map of one model in one projection and colouring, with the selected point (if any, -1
+    for none) and its neighbours marked."""
+    m, proj, dim, colour = _check_view(name, proj, dim, colour)
+    i = -1 if point is None or point == -1 else whole(point, "point index", len(m.labels) - 1)
+    overlay = _point_overlay(m, m.coords[f"{proj}_{dim}d"], i, neighbours_of(m, i)[1]) if i >= 0 else None
+    return map_json(name, proj, dim, colour, overlay), quality_text(name), share_query(name, proj, dim, colour, i)
+
+
+def neighbours_of(m: Map, i: int):
+    """The N_NEIGHBOURS nearest test latents of test digit i, itself excluded: (distances, indices)."""
+    d, j = neighbours(m.latents, m.latents[i : i + 1], N_NEIGHBOURS + 1)
+    keep = j[0] != i  # a point is its own nearest neighbour (unless it has exact duplicates)
+    return d[0][keep][:N_NEIGHBOURS], j[0][keep][:N_NEIGHBOURS]
+
+
+def _point_overlay(m: Map, coords: torch.Tensor, i: int, idx) -> dict:
+    return {"point": {"index": i, **_xyz(coords, i)}, "neighbours": _neighbour_overlay(coords, idx)}
+
+
+def _code_hex(z: torch.Tensor) -> str:
+    """The latent as little-endian float32 bytes in hex (the autoencoder's 6-d code is 24 bytes)."""
+    return z.detach().cpu().numpy().astype("<f4").tobytes().hex()
+
+
+@torch.no_grad()
+def _reconstruct(model, x: torch.Tensor) -> torch.Tensor:
+    """decode(encode(x)) where the model decodes its latent alone, else its own reconstruction
+    (the denoiser's decoder also reads skip connections)."""
+    if hasattr(model, "decode"):
+        return model.decode(model.encode(x))
+    return model(x).recon
+
+
+def _gallery(m: Map, idx, dist) -> list[tuple]:
+    images = runtime.test_set().images
+    return [(served(to_uint8(images[int(j)].float() / 255, scale=3)),
+             f"#{int(j)}: digit {int(m.labels[j])}, distance {float(d):.3f}") for j, d in zip(idx, dist)]
+
+
+@runtime.gpu
+@torch.no_grad()
+def point_view(name, proj, dim, colour, index):
+    """A test digit of the map: the map with it and its neighbours marked, its image and
+    reconstruction, label and prediction, its code and its 8 nearest neighbours in latent space."""
+    m, proj, dim, colour = _check_view(name, proj, dim, colour)
+    i = whole(index, "point index", len(m.labels) - 1)
+    coords = m.coords[f"{proj}_{dim}d"]
+    dist, idx = neighbours_of(m, i)
+    model = runtime.model_or_error(name)
+    x = runtime.test_set().images[i].float().div(255).reshape(1, 1, 28, 28).to(runtime.device())
+    recon = _reconstruct(model, x)[0]
+    overlay = _point_overlay(m, coords, i, idx)
+    z = m.latents[i]
+    info = (f"**Test digit #{i}**: true digit **{int(m.labels[i])}**, predicted **{int(m.pred[i])}** "
+            f"({'correct' if m.pred[i] == m.labels[i] else 'wrong'}; by {m.quality['pred_source']}).\n\n"
+            f"Latent ({len(z)}-d): `{np.array2string(z.numpy(), precision=2, max_line_width=10_000)}`")
+    return (map_json(name, proj, dim, colour, overlay), served(to_uint8(x[0], scale=8)), served(to_uint8(recon, scale=8)),
+            info, _gallery(m, idx, dist), _code_hex(z), share_query(name, proj, dim, colour, i))
+
+
+def point_clicked(evt: gr.EventData) -> int:
+    """The index of the point clicked in the scatter (the JS sends it as `index`)."""
+    index = getattr(evt, "_data", {}).get("index") if evt is not None else None
+    if isinstance(index, bool) or not isinstance(index, int):
+        raise gr.Error("The click did not carry a point index.")
+    return index
+
+
+def selection_clicked(evt: gr.EventData) -> str:
+    indices = getattr(evt, "_data", {}).get("indices") if evt is not None else None
+    return json.dumps(indices if isinstance(indices, list) else [])
+
+
+def _indices(text, n: int) -> list[int]:
+    try:
+        idx = json.loads(text) if isinstance(text, str) else text
+    except json.JSONDecodeError:
+        raise gr.Error("The selection must be a JSON list of point indices, e.g. [3, 17, 42].") from None
+    if not isinstance(idx, list) or not idx:
+        raise gr.Error("Select some points first: drag a lasso or a box around them on the map.")
+    if len(idx) > MAX_SELECTION:
+        raise gr.Error(f"At most {MAX_SELECTION} points can be selected.")
+    return [whole(i, "point index", n - 1) for i in idx]
+
+
+def selection(name, proj, dim, indices):
+    """Points selected with the lasso or box: a grid of their digits (the first 100), the count
+    of each true digit, and a CSV file of index, label, prediction and map coordinates."""
+    m, proj, dim, _ = _check_view(name, proj, dim, "label")
+    idx = _indices(indices, len(m.labels))
+    coords = m.coords[f"{proj}_{dim}d"]
+    shown = torch.tensor(idx[:100])
+    grid = mosaic(runtime.test_set().images[shown].float() / 255, 10)
+    counts = np.bincount(m.labels[torch.tensor(idx)].numpy(), minlength=10)
+    wrong = int((m.pred[torch.tensor(idx)] != m.labels[torch.tensor(idx)]).sum())
+    text = (f"**{len(idx)} points** selected ({wrong} predicted wrong); by true digit: "
+            + ", ".join(f"{d}: {c}" for d, c in enumerate(counts) if c) + ("" if len(idx) <= 100 else ". The first 100 are shown."))
+    out = Path(tempfile.mkdtemp(prefix="selection-")) / f"{name}-{proj}-{dim}d-selection.csv"
+    with out.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["index", "label", "prediction", *"xyz"[:dim]])
+        for i in idx:
+            w.writerow([i, int(m.labels[i]), int(m.pred[i]), *(round(float(v), 4) for v in coords[i])])
+    return served(to_uint8(grid, scale=2)), text, str(out)
+
+
+@torch.no_grad()
+def placed(name, proj, dim, colour, image: torch.Tensor):
+    """A new digit (1, 28, 28) encoded and put into the map at the distance-weighted position of
+    its 8 nearest test latents, with those neighbours marked and shown."""
+    m, proj, dim, colour = _check_view(name, proj, dim, colour)
+    model = runtime.model_or_error(name)
+    z = model.encode(image.reshape(1, 1, 28, 28).to(runtime.device())).float().cpu()
+    coords = m.coords[f"{proj}_{dim}d"]
+    pos, dist, idx = place(m.latents, coords, z, N_NEIGHBOURS)
+    votes = np.bincount(m.labels[idx[0]].numpy(), minlength=10)
+    overlay = {"drawn": _xyz(coords, pos=pos[0]), "neighbours": _neighbour_overlay(coords, idx[0])}
+    info = (f"Your digit lands at ({', '.join(f'{v:.2f}' for v in pos[0])}); its {N_NEIGHBOURS} nearest test digits "
+            f"in latent space vote **{int(votes.argmax())}** ({int(votes.max())} of {N_NEIGHBOURS}).\n\n"
+            f"Code: `{_code_hex(z[0])}`")
+    return (map_json(name, proj, dim, colour, overlay), served(to_uint8(image, scale=6)), info,
+            _gallery(m, idx[0], dist[0]))
+
+
+@runtime.gpu
+def explorer_drawing(name, proj, dim, colour, sketch):
+    return placed(name, proj, dim, colour, from_sketch(sketch))
+
+
+@runtime.gpu
+def explorer_upload(name, proj, dim, colour, path):
+    return placed(name, proj, dim, colour, from_upload(path))
+
+
+@torch.no_grad()
+def decode_code(name, code_hex):
+    """Decode a latent given as little-endian float32 hex (what the point view shows) to an image."""
+    model = runtime.model_or_error(name)
+    if not hasattr(model, "decode"):
+        raise gr.Error(f"{name} cannot decode a latent on its own (its decoder also reads skip connections).")
+    d = load_map(name).latents.shape[1]
+    text = "".join(str(code_hex or "").split())
+    try:
+        raw = bytes.fromhex(text)
+    except ValueError:
+        raise gr.Error("The code must be hexadecimal digits (0-9, a-f).") from None
+    if len(raw) != 4 * d:
+        raise gr.Error(f"{name}'s code is {d} float32 numbers = {4 * d} bytes = {8 * d} hex digits; got {len(raw)} bytes.")
+    z = torch.from_numpy(np.frombuffer(raw, dtype="<f4").copy())
+    if not torch.isfinite(z).all() or z.abs().max() > 1e6:
+        raise gr.Error("The code holds a NaN, an infinity or a huge number; edit it back to ordinary values.")
+    return served(to_uint8(model.decode(z.reshape(1, d).to(runtime.device()))[0], scale=8))
+
+
+def export_html(name, proj, dim, colour):
+    """A standalone page of the current map (plotly.js, the points and the sprite inlined): it opens
+    offline in any browser, with hover images."""
+    import base64
+
+    _check_view(name, proj, dim, colour)
+    sprite = "data:image/png;base64," + base64.b64encode(sprite_path().read_bytes()).decode()
+    data = map_json(name, proj, dim, colour, sprite=sprite)
+    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>MNIST latent lab: {name} {proj} {dim}-d</title>"
+            f"<script>{plotly_js().read_text()}</script><script>{(STATIC / 'latent_map.js').read_text()}</script>"
+            "</head><body style='margin:0;font-family:sans-serif'><div id='map' style='width:100vw;height:100vh'></div>"
+            f"<script>LatentMap.render(document.getElementById('map'), {data}, {{}});</script></body></html>")
+    out = Path(tempfile.mkdtemp(prefix="map-")) / f"mnist-latent-lab-{name}-{proj}-{dim}d.html"
+    out.write_text(page)
+    return str(out)
+
+
+def restore(request: gr.Request):
+    """On page load: the view named by the URL's query parameters (the tab is selected too), or the
+    default view. Outputs: tabs, the four controls, point, then scatter, quality, link and the point's
+    digit, reconstruction, text, neighbours and code."""
+    v = parse_query(getattr(request, "query_params", None) or {})
+    names = available()
+    keep = (gr.update(),) * 15
+    if not names:
+        return keep
+    shown = v or {"model": names[0], "proj": "umap", "dim": 2, "color": "label", "point": -1}
+    try:
+        m = load_map(shown["model"])
+    except gr.Error:
+        return keep
+    if f"{shown['proj']}_{shown['dim']}d" not in m.coords:
+        shown["proj"], shown["dim"] = projections_of(m)[0]
+    if shown["color"] == "neuron" and m.neuron is None:
+        shown["color"] = "label"
+    if shown["point"] >= len(m.labels):
+        shown["point"] = -1
+    controls = [shown["model"], shown["proj"], shown["dim"], shown["color"], shown["point"]]
+    tab = gr.update(selected="latent_explorer") if v else gr.update()
+    if shown["point"] >= 0:
+        scatter, original, recon, info, gallery, code, link = point_view(*controls)
+        return (tab, *controls, scatter, quality_text(shown["model"]), link, original, recon, info, gallery, code)
+    scatter, quality, link = view(*controls)
+    return (tab, *controls, scatter, quality, link, *(gr.update(),) * 5)
+
+
+def warm() -> None:
+    """Load the maps and make the sprite (for the app's warm-up thread)."""
+    for name in available():
+        try:
+            _points_json(name, "umap", 2, "label")
+        except gr.Error:
+            pass
+    sprite_path()
+
+
+COPY_JS = """(link) => {
+  const url = link.startsWith('?') ? window.location.origin + window.location.pathname + link : link;
+  if (navigator.clipboard && window.isSecureContext) navigator.clipboard.writeText(url);
+  return url;
+}"""
+
+ON_LOAD = """
+const draw = () => {
+  if (!props.value || typeof Plotly === 'undefined' || typeof LatentMap === 'undefined') return;
+  LatentMap.render(element.querySelector('.lm-plot'), JSON.parse(props.value), {
+    pick: i => trigger('pick', {index: i}),
+    select: ids => trigger('lasso', {indices: ids}),
+  });
+};
+watch('value', draw);
+draw();
+"""
+
+
+def build(demo: gr.Blocks, tabs: gr.Tabs):
+    """Lay out the tab; call inside the gr.Blocks context `demo`; `tabs` is selected by shared links."""
+    gr.set_static_paths([STATIC, plotly_js(), sprite_dir()])
+    names = available()
+    gr.Markdown(
+        "Each test digit is a point: the model encodes it, and UMAP, PCA or t-SNE draws that latent in "
+        "2-d or 3-d. Hover a point to see the digit, click it for its reconstruction and nearest "
+        "neighbours, lasso a region to list it, or draw a digit and watch where it lands.")
+    if not names:
+        gr.Markdown("⚠️ No maps yet. Train a model (for example `python -m training autoencoder`) and make its "
+                    "map with `python -m training export`.")
+    with gr.Row():
+        model = gr.Dropdown(names, value=names[0] if names else None, label="Model", scale=2)
+        proj = gr.Radio(PROJECTIONS, value="umap", label="Projection", scale=3)
+        dim = gr.Radio([("2-d", 2), ("3-d", 3)], value=2, label="Map", scale=1)
+        colour = gr.Radio(COLOURS, value="label", label="Colour by", scale=3)
+    with gr.Row():
+        with gr.Column(scale=3):
+            head = (f"<script src='{file_url(plotly_js())}'></script>"
+                    f"<script src='{file_url(STATIC / 'latent_map.js')}'></script>")
+            scatter = gr.HTML(value="", html_template="<div class='lm-plot' style='width:100%;height:640px'></div>",
+                              js_on_load=ON_LOAD, head=head, elem_id="latent-map", min_height=640)
+            quality = gr.Markdown()
+        with gr.Column(scale=2):
+            with gr.Row():
+                point = gr.Number(value=-1, label="Point (test index; -1 for none)", precision=0, minimum=-1, maximum=9999)
+                show_btn = gr.Button("Show point", scale=0)
+            info = gr.Markdown()
+            with gr.Row():
+                original = gr.Image(label="Digit", interactive=False, format="png", height=180, elem_id="explorer-digit")
+                recon = gr.Image(label="Reconstruction", interactive=False, format="png", height=180)
+            gallery = gr.Gallery(label=f"{N_NEIGHBOURS} nearest neighbours in latent space", columns=4, height=260,
+                                 elem_id="explorer-neighbours")
+            with gr.Row():
+                code = gr.Textbox(label="Code (float32, hex): edit and decode", max_lines=2, scale=3)
+                decode_btn = gr.Button("Decode", scale=0)
+            decoded = gr.Image(label="Decoded code", interactive=False, format="png", height=180)
+    with gr.Row():
+        with gr.Column():
+            gr.Markdown("**Selection**: drag a lasso or a box on the 2-d map (or list test indices and press Enter).")
+            selected = gr.Textbox(label="Selected points (JSON list of test indices)", max_lines=3)
+            sel_text = gr.Markdown()
+            sel_grid = gr.Image(label="Selected digits", interactive=False, format="png", height=300)
+            sel_csv = gr.File(label="Selection as CSV")
+        with gr.Column():
+            with gr.Tabs():
+                with gr.Tab("Draw"):
+                    sketch = gr.Sketchpad(label="Draw a digit", type="numpy", image_mode="RGBA", canvas_size=(280, 280),
+                                          brush=gr.Brush(default_size=18, colors=["#000000"], color_mode="fixed"))
+                    draw_btn = gr.Button("Place it on the map", variant="primary")
+                with gr.Tab("Upload"):
+                    upload = gr.File(label="Upload an image of a digit", file_types=["image"], type="filepath")
+                    upload_btn = gr.Button("Place it on the map", variant="primary")
+            seen = gr.Image(label="As the model sees it", interactive=False, format="png", height=168, width=168)
+            placed_text = gr.Markdown()
+            placed_gallery = gr.Gallery(label="Its nearest test digits", columns=4, height=220)
+    with gr.Row():
+        link = gr.Textbox(label="Link to this view", interactive=False, scale=4, elem_id="explorer-link")
+        copy_btn = gr.Button("Copy link", scale=1)
+        html_btn = gr.Button("Export HTML", scale=1)
+        html_file = gr.File(label="Standalone map", scale=2)
+
+    controls = [model, proj, dim, colour]
+    point_out = [scatter, original, recon, info, gallery, code, link]
+    gr.on([c.input for c in controls], view, [*controls, point], [scatter, quality, link],
+          api_name="explorer_view", show_progress="minimal")
+    show_btn.click(point_view, [*controls, point], point_out, api_name="explorer_point")
+    point.submit(point_view, [*controls, point], point_out, api_name=False)
+    scatter.pick(point_clicked, None, point, api_name=False).then(point_view, [*controls, point], point_out, api_name=False)
+    scatter.lasso(selection_clicked, None, selected, api_name=False).then(
+        selection, [model, proj, dim, selected], [sel_grid, sel_text, sel_csv], api_name=False)
+    selected.submit(selection, [model, proj, dim, selected], [sel_grid, sel_text, sel_csv], api_name="explorer_selection")
+    raw = {"preprocess": False}  # the handlers check raw values and files themselves (see denoise.py)
+    placed_out = [scatter, seen, placed_text, placed_gallery]
+    draw_btn.click(explorer_drawing, [*controls, sketch], placed_out, api_name="explorer_drawing", **raw)
+    upload_btn.click(explorer_upload, [*controls, upload], placed_out, api_name="explorer_upload", **raw)
+    decode_btn.click(decode_code, [model, code], decoded, api_name="explorer_decode")
+    copy_btn.click(None, link, link, js=COPY_JS, api_name=False)
+    html_btn.click(export_html, controls, html_file, api_name="explorer_export")
+    demo.load(restore, None, [tabs, *controls, point, scatter, quality, link, original, recon, info, gallery, code],
+              api_name=False)
+    return {"model": model, "scatter": scatter, "point": point, "link": link}
+

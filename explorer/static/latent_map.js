@@ -1,0 +1,95 @@
+// The latent explorer's scatter: draws a map (the JSON that explorer/latents.py builds) with
+// plotly.js, shows the digit under the pointer from a sprite sheet, and reports clicks and lasso or
+// box selections. Used by the app's gr.HTML and, inlined, by the exported standalone page.
+(function () {
+  const PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
+  const TWO = ["#2b83ba", "#d7191c"]; // correct, wrong
+  const TILE = 28, ZOOM = 3; // sprite tiles are 28x28 MNIST digits, shown 3x in the tooltip
+
+  function tooltip(el, data, i) {
+    let tip = el.querySelector(".lm-tip");
+    if (!tip) {
+      tip = document.createElement("div");
+      tip.className = "lm-tip";
+      tip.style.cssText = "position:fixed;z-index:1000;pointer-events:none;display:none;background:#111;color:#fff;" +
+        "padding:4px;border-radius:4px;font:12px sans-serif;text-align:center";
+      tip.innerHTML = '<div class="lm-digit" style="image-rendering:pixelated;background-repeat:no-repeat"></div><div class="lm-text"></div>';
+      el.appendChild(tip);
+    }
+    if (i === null) { tip.style.display = "none"; return; }
+    const cols = data.sprite_columns, d = tip.querySelector(".lm-digit"), s = TILE * ZOOM;
+    d.style.width = d.style.height = s + "px";
+    d.style.backgroundImage = "url(" + data.sprite + ")";
+    d.style.backgroundSize = (cols * s) + "px auto";
+    d.style.backgroundPosition = (-(i % cols) * s) + "px " + (-Math.floor(i / cols) * s) + "px";
+    tip.querySelector(".lm-text").textContent = "#" + i + "  digit " + data.label[i] + "  pred " + data.pred[i];
+    const [x, y] = el._lmMouse || [0, 0];
+    tip.style.left = (x + 14) + "px";
+    tip.style.top = (y + 14) + "px";
+    tip.style.display = "block";
+  }
+
+  function traces(data) {
+    const three = data.dim === 3, colours = data.legend.length === 2 ? TWO : PALETTE, out = [];
+    data.legend.forEach((name, k) => {
+      const idx = [];
+      for (let i = 0; i < data.c.length; i++) if (data.c[i] === k) idx.push(i);
+      const t = {
+        type: three ? "scatter3d" : "scattergl", mode: "markers", name: name, customdata: idx,
+        x: idx.map(i => data.x[i]), y: idx.map(i => data.y[i]), hoverinfo: "none",
+        marker: {size: three ? 2 : 4, color: colours[k % colours.length], opacity: 0.75},
+      };
+      if (three) t.z = idx.map(i => data.z[i]);
+      out.push(t);
+    });
+    const ov = data.overlay || {};
+    const mark = (name, pts, symbol, size, colour) => {
+      const t = {type: three ? "scatter3d" : "scattergl", mode: "markers", name: name, hoverinfo: "none",
+        customdata: pts.map(p => p.index === undefined ? null : p.index), x: pts.map(p => p.x), y: pts.map(p => p.y),
+        marker: {size: size, symbol: symbol, color: colour, line: {width: 2, color: "#000"}}};
+      if (three) t.z = pts.map(p => p.z);
+      out.push(t);
+    };
+    if (ov.neighbours && ov.neighbours.length) mark("neighbours", ov.neighbours, three ? "circle-open" : "circle-open", three ? 5 : 12, "#000");
+    if (ov.point) mark("selected point", [ov.point], three ? "diamond" : "star", three ? 6 : 18, "#ffd400");
+    if (ov.drawn) mark("your digit", [ov.drawn], three ? "cross" : "x", three ? 7 : 20, "#ff00ff");
+    return out;
+  }
+
+  function render(el, data, handlers) {
+    const three = data.dim === 3, axis = {visible: false, showgrid: false, zeroline: false};
+    const layout = {
+      title: {text: data.title, font: {size: 14}}, margin: {l: 10, r: 10, t: 40, b: 10}, hovermode: "closest",
+      uirevision: data.model + "/" + data.proj + "/" + data.dim, // keeps zoom and rotation across overlays
+      legend: {itemsizing: "constant", title: {text: data.legend_title}}, dragmode: three ? "orbit" : "lasso",
+      paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)",
+    };
+    if (three) layout.scene = {xaxis: axis, yaxis: axis, zaxis: axis};
+    else { layout.xaxis = axis; layout.yaxis = {...axis, scaleanchor: "x"}; }
+    Plotly.react(el, traces(data), layout, {displaylogo: false, responsive: true, scrollZoom: true});
+    el._lmData = data;
+    el._lmHandlers = handlers || {};
+    if (el._lmBound) return;
+    el._lmBound = true; // plotly keeps its listeners across react(), so they are added once
+    // capture phase: the pointer's position is known before plotly's own handlers raise a hover
+    el.addEventListener("mousemove", e => { el._lmMouse = [e.clientX, e.clientY]; }, true);
+    el.addEventListener("mouseleave", () => tooltip(el, el._lmData, null));
+    el.on("plotly_hover", ev => {
+      if (ev.event && ev.event.clientX !== undefined) el._lmMouse = [ev.event.clientX, ev.event.clientY];
+      const i = ev.points[0].customdata;
+      tooltip(el, el._lmData, i === null || i === undefined ? null : i);
+    });
+    el.on("plotly_unhover", () => tooltip(el, el._lmData, null));
+    el.on("plotly_click", ev => {
+      const i = ev.points[0].customdata;
+      if (i !== null && i !== undefined && el._lmHandlers.pick) el._lmHandlers.pick(i);
+    });
+    el.on("plotly_selected", ev => {
+      if (!ev || !el._lmHandlers.select) return;
+      const ids = ev.points.map(p => p.customdata).filter(i => i !== null && i !== undefined);
+      el._lmHandlers.select([...new Set(ids)]);
+    });
+  }
+
+  window.LatentMap = {render: render};
+})();
