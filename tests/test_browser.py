@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from explorer import runtime
+from explorer import latents, runtime
 
 CHROMIUM = Path("/usr/bin/chromium")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -103,3 +103,37 @@ def test_neurons_tab_matrix_and_cell_click(page, shots):
     page.get_by_text("True digit 3, most active neuron").wait_for(state="visible")
     page.wait_for_selector("#neurons-mosaic img")
     page.screenshot(path=str(shots / "neurons.png"), full_page=True)
+
+
+# the screen position of test point i in the explorer's 2-d plotly map
+POINT_XY = """(i) => { const el = document.querySelector('#latent-map .js-plotly-plot'); const d = el._lmData;
+  const fl = el._fullLayout, r = el.getBoundingClientRect();
+  return [r.left + fl._size.l + fl.xaxis.l2p(d.x[i]), r.top + fl._size.t + fl.yaxis.l2p(d.y[i])]; }"""
+
+
+@pytest.mark.skipif(not latents.available(), reason="no explorer maps (python -m training export)")
+def test_explorer_link_hover_and_click(page, shots, server_url):
+    """A shared link opens the explorer's view; hovering a point shows its digit from the sprite;
+    clicking it shows the point and its neighbours and updates the link."""
+    name = latents.available()[0]
+    proj = "tsne" if name != "vae2d" else "latent"
+    page.goto(f"{server_url}?tab=explorer&model={name}&proj={proj}&dim=2&color=pred&point=5")
+    page.get_by_text("Test digit #5").wait_for(state="visible")  # the link restored the selected point
+    page.wait_for_selector("#latent-map .js-plotly-plot")
+    page.wait_for_function("() => document.querySelector('#latent-map .js-plotly-plot')._lmData?.colour === 'pred'")
+    label = int(runtime.test_set().labels[123])
+    x, y = page.evaluate(POINT_XY, 123)
+    page.mouse.move(x, y)
+    tip = page.locator("#latent-map .lm-tip")
+    tip.wait_for(state="visible")
+    assert tip.inner_text().startswith(f"#123 digit {label}")
+    sprite = page.locator("#latent-map .lm-digit").evaluate("e => getComputedStyle(e).backgroundImage")
+    assert "test-sprite" in sprite
+    loaded = page.evaluate("(u) => fetch(u).then(r => r.ok && r.headers.get('content-type'))", sprite[5:-2])
+    assert loaded == "image/png"
+    page.screenshot(path=str(shots / "explorer.png"), full_page=False)
+    page.mouse.click(x, y)
+    page.get_by_text("Test digit #123").wait_for(state="visible")
+    page.wait_for_selector("#explorer-digit img")
+    link = page.locator("#explorer-link textarea").input_value()
+    assert "point=123" in link and f"model={name}" in link and "color=pred" in link

@@ -70,7 +70,9 @@ def build_map(model, meta: dict, images: torch.Tensor, labels: torch.Tensor, ckp
         tensors["neuron"] = latents.argmax(1)
     quality = {"latent_knn5": round(projection.knn_accuracy(latents, labels, SETTINGS["knn_k"]), 2),
                "pred_source": source, "pred_accuracy": round(float(100 * (pred == labels).double().mean()), 2)}
-    todo = [(p, d) for p in projections for d in DIMS[p] if d in dims and d < latents.shape[1]]
+    # no map has more dimensions than the latent, and PCA to as many is only a rotation of it
+    todo = [(p, d) for p in projections for d in DIMS[p] if d in dims and d <= latents.shape[1]
+            and not (p == "pca" and d == latents.shape[1])]
     if latents.shape[1] in dims:
         todo.append(("latent", latents.shape[1]))  # a 2-d or 3-d latent is its own map
     for name, dim in todo:

@@ -1,0 +1,170 @@
+"""The Latent explorer: the committed maps, the handlers through gradio_client, share links, bad input."""
+
+import json
+import urllib.parse
+
+import numpy as np
+import pytest
+import torch
+from gradio_client import handle_file
+from gradio_client.exceptions import AppError
+from PIL import Image
+from safetensors import safe_open
+
+from explorer import latents, runtime
+from training.checkpoint import load_checkpoint, read_metadata
+from training.evaluate import batched
+from training.export import map_path
+from training.projection import place
+
+NAMES = latents.available()
+pytestmark = pytest.mark.skipif("autoencoder" not in NAMES, reason="no autoencoder map (python -m training export)")
+
+
+def stored(name):
+    with safe_open(str(map_path(runtime.checkpoint_path(name))), framework="pt") as f:
+        return {k: f.get_tensor(k) for k in f.keys()}, f.metadata()
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_committed_map_belongs_to_the_committed_checkpoint(name):
+    tensors, header = stored(name)
+    assert header["checkpoint_created"] == read_metadata(runtime.checkpoint_path(name))["created"], "rerun the export"
+    test = runtime.test_set()
+    assert int(header["n_points"]) == len(test.labels) and torch.equal(tensors["labels"], test.labels.long())
+    model = load_checkpoint(runtime.checkpoint_path(name))
+    again = batched(model.encode, test.images[:300], "cpu")
+    assert torch.allclose(again, tensors["latents"][:300], atol=1e-4), "the stored latents are the checkpoint's"
+    quality = json.loads(header["quality"])
+    for key, coords in tensors.items():
+        if key.endswith(("_2d", "_3d")):
+            assert coords.shape == (len(test.labels), int(key[-2])) and torch.isfinite(coords).all()
+            assert 0 < quality[key]["trustworthiness"] <= 1
+    assert {"umap_2d", "umap_3d", "tsne_2d"} <= set(tensors) or name == "vae2d"
+
+
+def test_autoencoder_map_quality_and_predictions():
+    _, header = stored("autoencoder")
+    q = json.loads(header["quality"])
+    assert q["umap_2d"]["trustworthiness"] >= 0.97  # the issue's aim for UMAP
+    clf = json.loads(read_metadata(runtime.checkpoint_path("latent_classifier"))["metrics"])
+    # colouring by prediction uses the latent classifier trained on this very code
+    assert q["pred_source"].startswith("latent_classifier") and q["pred_accuracy"] == pytest.approx(clf["acc"], abs=0.01)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_test_digit_placed_into_the_map_lands_near_its_own_point(name):
+    """Leave-one-out: each of 200 digits placed among the other 9,999 lands closer to its own map
+    position than a typical pair of points are to each other."""
+    tensors, _ = stored(name)
+    proj = "umap_2d" if "umap_2d" in tensors else "latent_2d"
+    z, coords = tensors["latents"], tensors[proj]
+    rest = torch.ones(len(z), dtype=torch.bool)
+    far, spread = [], torch.cdist(coords[:500], coords[:500]).median()
+    for i in range(0, 2000, 10):
+        rest[i] = False
+        pos, _, _ = place(z[rest], coords[rest], z[i : i + 1])
+        rest[i] = True
+        far.append(float((pos[0] - coords[i]).norm() / spread))
+    assert np.median(far) < 0.05, f"median distance {np.median(far):.3f} of the typical spread"
+
+
+def test_view_switches_model_projection_and_colour(client):
+    value, quality, link = client.predict("autoencoder", "umap", 2, "label", -1, api_name="/explorer_view")
+    data = json.loads(value)
+    assert data["model"] == "autoencoder" and len(data["x"]) == 10_000 and "z" not in data
+    assert data["legend"] == [str(d) for d in range(10)] and data["c"] == data["label"]
+    assert "trustworthiness" in quality and link.startswith("?")
+    data3 = json.loads(client.predict("autoencoder", "umap", 3, "correct", -1, api_name="/explorer_view")[0])
+    assert len(data3["z"]) == 10_000 and data3["legend"] == ["correct", "wrong"]
+    assert set(data3["c"]) == {0, 1} and all((p != t) == c for p, t, c in zip(data3["pred"], data3["label"], data3["c"]))
+    for name in NAMES:
+        assert json.loads(client.predict(name, "tsne" if name != "vae2d" else "latent", 2, "pred", -1,
+                                         api_name="/explorer_view")[0])["model"] == name
+
+
+def test_clicked_point_shows_digit_reconstruction_and_neighbours(client):
+    value, digit, recon, info, gallery, code, link = client.predict("autoencoder", "umap", 2, "label", 42,
+                                                                    api_name="/explorer_point")
+    label = int(runtime.test_set().labels[42])
+    assert f"true digit **{label}**" in info and len(gallery) == 8
+    overlay = json.loads(value)["overlay"]
+    assert overlay["point"]["index"] == 42 and len(overlay["neighbours"]) == 8
+    dists = [float(g["caption"].rsplit(" ", 1)[1]) for g in gallery]
+    assert dists == sorted(dists) and dists[0] > 0 and 42 not in [n["index"] for n in overlay["neighbours"]]
+    assert len(bytes.fromhex(code)) == 24  # the autoencoder's 6-d code: 24 bytes
+    assert Image.open(digit).size == Image.open(recon).size == (224, 224)
+    # the code decodes back to the reconstruction
+    decoded = client.predict("autoencoder", code, api_name="/explorer_decode")
+    assert np.abs(np.asarray(Image.open(decoded), float) - np.asarray(Image.open(recon), float)).max() <= 1
+    assert urllib.parse.parse_qs(link[1:])["point"] == ["42"]
+
+
+def test_share_links_round_trip():
+    for view in ({"model": "autoencoder", "proj": "tsne", "dim": 2, "color": "correct", "point": 7},
+                 {"model": NAMES[-1], "proj": "umap", "dim": 3, "color": "label", "point": -1}):
+        query = latents.share_query(view["model"], view["proj"], view["dim"], view["color"], view["point"])
+        assert latents.parse_query(dict(urllib.parse.parse_qsl(query[1:]))) == view
+    assert latents.parse_query({}) is None  # a plain visit opens the default tab
+    junk = latents.parse_query({"tab": "explorer", "model": "<script>", "dim": "9", "point": "x"})
+    assert junk["model"] in NAMES and junk["dim"] == 2 and junk["point"] == -1
+
+
+def test_selection_grid_counts_and_csv(client):
+    picked = [0, 1, 2, 3, 4, 9999]
+    grid, text, csv_path = client.predict("autoencoder", "umap", 2, json.dumps(picked), api_name="/explorer_selection")
+    labels = runtime.test_set().labels
+    assert text.startswith("**6 points**")
+    rows = open(csv_path).read().strip().splitlines()
+    assert rows[0] == "index,label,prediction,x,y" and len(rows) == 7
+    assert [int(r.split(",")[0]) for r in rows[1:]] == picked and [int(r.split(",")[1]) for r in rows[1:]] == labels[picked].tolist()
+    assert Image.open(grid).size == (560, 56)  # 10 columns x 1 row of 28 px at 2x
+
+
+def test_drawing_and_upload_land_near_the_digit(client, tmp_path):
+    test = runtime.test_set()
+    img = test.images[0].numpy()
+    path = tmp_path / "digit.png"
+    Image.fromarray(255 - img).resize((140, 140), Image.BILINEAR).save(path)
+    value, seen, text, gallery = client.predict("autoencoder", "umap", 2, "label", handle_file(str(path)),
+                                                api_name="/explorer_upload")
+    drawn = json.loads(value)["overlay"]["drawn"]
+    assert set(drawn) == {"x", "y"} and len(gallery) == 8 and "vote" in text
+    sketch = {"background": None, "layers": [], "composite": handle_file(str(path))}
+    value2, _, text2, _ = client.predict("autoencoder", "umap", 2, "label", sketch, api_name="/explorer_drawing")
+    assert json.loads(value2)["overlay"]["drawn"] == drawn and text2 == text
+
+
+def test_exported_page_is_standalone(client):
+    page = open(client.predict("autoencoder", "tsne", 2, "label", api_name="/explorer_export")).read()
+    assert "data:image/png;base64," in page and "LatentMap.render" in page and "Plotly" in page
+    assert "gradio_api" not in page and "http://" not in page.split("<script>", 1)[0]
+
+
+BAD = [
+    ("/explorer_view", ("nope", "umap", 2, "label", -1), "Unknown model|not in the list of choices"),
+    ("/explorer_view", ("autoencoder", "mds", 2, "label", -1), "Unknown projection|not in the list of choices"),
+    ("/explorer_view", ("autoencoder", "tsne", 3, "label", -1), "no 3-d tsne map"),
+    ("/explorer_view", ("autoencoder", "latent", 2, "label", -1), "no 2-d latent map"),
+    ("/explorer_view", ("autoencoder", "umap", 2, "neuron", -1), "not digit neurons"),
+    ("/explorer_point", ("autoencoder", "umap", 2, "label", 10_000), "whole number from 0 to 9999|greater than maximum"),
+    ("/explorer_point", ("autoencoder", "umap", 2, "label", None), "whole number"),
+    ("/explorer_selection", ("autoencoder", "umap", 2, "not json"), "JSON list"),
+    ("/explorer_selection", ("autoencoder", "umap", 2, "[]"), "Select some points"),
+    ("/explorer_selection", ("autoencoder", "umap", 2, "[1, -4]"), "whole number"),
+    ("/explorer_decode", ("autoencoder", "zz"), "hexadecimal"),
+    ("/explorer_decode", ("autoencoder", "00"), "24 bytes"),
+    ("/explorer_decode", ("autoencoder", "0000c07f" * 6), "NaN"),
+    ("/explorer_drawing", ("autoencoder", "umap", 2, "label", {"background": None, "layers": [], "composite": None}), "empty"),
+    ("/explorer_upload", ("autoencoder", "umap", 2, "label", None), "Upload an image"),
+]
+
+
+@pytest.mark.parametrize("api, args, message", BAD)
+def test_bad_input_gets_a_message(client, api, args, message):
+    import re
+
+    with pytest.raises(AppError) as e:
+        client.predict(*args, api_name=api)
+    assert re.search(message, str(e.value)), str(e.value)
+    assert client.predict(api_name="/ping") == "ok"
