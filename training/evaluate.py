@@ -10,6 +10,8 @@ import argparse
 import json
 import math
 
+from pathlib import Path
+
 import torch
 import torch.nn.functional as F
 
@@ -84,6 +86,23 @@ def evaluate_vae(model, images: torch.Tensor, *, k: int = 1000, seed: int = PROT
 
 
 @torch.no_grad()
+def sample_quality(vae, classifier, *, n: int = 1000, seed: int = PROTOCOL_SEED, device: str | torch.device = "cpu") -> dict:
+    """How digit-like n prior samples are, by a separate classifier (`classify(x) -> logits`): the
+    share it reads with confidence >= 0.9, and the entropy of its predicted-class histogram in nats
+    (ln 10 = 2.303 when all ten digits are equally common; a model that draws few digits scores low)."""
+    vae.eval()
+    classifier.eval()
+    gen = torch.Generator(device=device).manual_seed(seed)
+    z = torch.randn(n, vae.config.latent_dim, generator=gen, device=device)
+    probs = torch.softmax(classifier.classify(vae.decode(z)), dim=1).cpu().double()  # decode: the mean image
+    counts = torch.bincount(probs.argmax(1), minlength=10)
+    share = counts / n
+    entropy = -(share[share > 0] * share[share > 0].log()).sum()
+    return {"samples_n": n, "samples_confident_pct": round(float(100 * (probs.max(1).values >= 0.9).double().mean()), 2),
+            "samples_class_entropy": round(float(entropy), 4), "samples_class_counts": counts.tolist()}
+
+
+@torch.no_grad()
 def batched(fn, images: torch.Tensor, device, batch_size: int = 2000) -> torch.Tensor:
     """fn (a model method; the model in eval mode) over uint8 images (N, 28, 28) in batches,
     gathered on the CPU."""
@@ -140,6 +159,10 @@ def main(argv=None):
         metrics = evaluate_denoiser(model, images, labels, device=args.device)
     elif meta["model"] in ("vae", "vae2d"):
         metrics = evaluate_vae(model, images, k=args.k, device=args.device)
+        judge = Path(args.checkpoint).with_name("denoiser.safetensors")
+        if judge.exists():
+            metrics.update(sample_quality(model, load_checkpoint(judge, args.device), device=args.device),
+                           samples_classifier=judge.name)
     elif meta["model"] in ("neuron_ae", "cluster_ae"):
         metrics = evaluate_neurons(model, images, labels, device=args.device)
     elif meta["model"] == "autoencoder":

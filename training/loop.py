@@ -148,6 +148,8 @@ def start_or_resume(state_path: Path | None, model, opt, gen: torch.Generator, *
         if info["recipe"] != recipe:
             raise SystemExit(f"{state_path} was written with another recipe; start without --resume or pass the same flags")
         print(f"resumed from {state_path} at epoch {info['epoch']} (step {info['step']})")
+        # the header keeps the first command and commit; each resume is recorded beside them
+        info.setdefault("resumes", []).append({"epoch": info["epoch"], "command": command, "commit": git_commit()})
         return info
     # the commit is taken now: commits made while a long run trains are not its code
     return {"epoch": 0, "step": 0, "samples": 0, "wall_time_s": 0.0, "history": [], "command": command,
@@ -192,6 +194,7 @@ def finish(model, out: Path, metrics: dict, info: dict, *, recipe: dict, device:
             return {"finished": True, "metrics": metrics, **info}
     save_checkpoint(model, out, metrics, command=info["command"], device=device_name(device),
                     wall_time_s=info["wall_time_s"], dataset=f"MNIST ({data.source})", commit=info.get("commit"),
-                    extra={"recipe": recipe, "history": info["history"], **({"parent": info["parent"]} if "parent" in info else {})})
+                    extra={"recipe": recipe, "history": info["history"],
+                           **{k: info[k] for k in ("parent", "resumes") if k in info}})
     print(json.dumps(metrics, indent=2, sort_keys=True))
     return {"finished": True, "metrics": metrics, **info}

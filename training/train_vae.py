@@ -15,9 +15,13 @@ import torch
 from tqdm import tqdm
 
 from .data import to_float
-from .evaluate import evaluate_vae
+from .checkpoint import load_checkpoint
+from .evaluate import evaluate_vae, sample_quality
 from .loop import end_epoch, finish, lr_at, optimizer_step, setup, start_or_resume
 from .vae_objective import binarize, elbo_terms
+
+
+CLASSIFIER = Path(__file__).resolve().parent.parent / "checkpoints" / "denoiser.safetensors"
 
 
 @dataclass
@@ -95,4 +99,7 @@ def train(model_name: str, r: Recipe, *, device: torch.device, out: Path, state_
                      max_minutes=max_minutes, epochs=r.epochs, dist_=dist_):
             return {"finished": False, **info}
     metrics = evaluate_vae(model, test.images, k=10 if r.smoke else r.iwae_k, device=device)
+    if CLASSIFIER.exists():  # sample quality, judged by the denoiser's classifier head
+        metrics.update(sample_quality(model, load_checkpoint(CLASSIFIER, device), device=device),
+                       samples_classifier=CLASSIFIER.name)
     return finish(model, out, metrics, info, recipe=asdict(r), device=device, data=data, dist_=dist_)
