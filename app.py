@@ -9,12 +9,7 @@ import os
 import gradio as gr
 import torch
 
-from explorer import denoise, latents, neurons, runtime
-
-COMING = {
-    "VAE": "Sampling from the prior, interpolation between two digits, the 2-d manifold map and latent "
-           "sliders. Not available yet: no VAE checkpoint has been trained.",
-}
+from explorer import denoise, latents, neurons, runtime, vae
 
 
 def ping() -> str:
@@ -29,9 +24,8 @@ def build_demo() -> gr.Blocks:
         with gr.Tabs() as tabs:
             with gr.Tab("Denoise & classify", id="denoise"):
                 denoise.build()
-            for name, text in COMING.items():
-                with gr.Tab(name, id=name.lower().replace(" ", "_")):
-                    gr.Markdown(f"**Coming soon.** {text}")
+            with gr.Tab("VAE", id="vae"):
+                vae.build()
             with gr.Tab("Latent explorer", id="latent_explorer"):
                 latents.build(demo, tabs)
             with gr.Tab("Latent neurons", id="latent_neurons"):
@@ -67,7 +61,7 @@ def main(argv=None):
                 **LAUNCH)
     # warm up once the server is up: loading the test set, scoring the neuron models and drawing the
     # explorer's sprite sheet (a few seconds of CPU) would otherwise compete with the start-up
-    runtime.warm_up(then=lambda: (neurons.warm(), latents.warm()))
+    runtime.warm_up(then=lambda: (neurons.warm(), latents.warm(), vae.warm()))
     demo.block_thread()
 
 

@@ -1,0 +1,364 @@
+"""VAE tab: sample from the prior, interpolate between digits, walk the 2-d latent plane, move the
+latent with sliders, reconstruct a digit. Every answer is one small batch through a decoder."""
+
+import json
+import math
+import tempfile
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+import torch
+from PIL import Image, ImageDraw
+
+from training.checkpoint import CheckpointError, read_metadata
+
+from . import runtime
+from .figures import mosaic, served, to_uint8
+from .inputs import choice, from_sketch, whole
+
+MODELS = [("vae: 16-d latent", "vae"), ("vae2d: 2-d latent", "vae2d")]
+METHODS = [("Spherical (slerp)", "slerp"), ("Linear", "linear")]
+N_SLIDERS = 8  # the first dimensions of the latent get a slider each
+SLIDER_RANGE = 4.0  # the prior is N(0, I): +-4 covers all but 1 in 15,000 of it per dimension
+PALETTE = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75),
+           (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207)]
+
+
+def _model(name):
+    choice(name, MODELS, "model")
+    return runtime.model_or_error(name)
+
+
+def _number(v, what: str, lo: float, hi: float) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or not lo <= v <= hi:
+        raise gr.Error(f"The {what} must be a number from {lo:g} to {hi:g}, got {v!r}.")
+    return float(v)
+
+
+def _test_digit(index) -> torch.Tensor:
+    test = runtime.test_set()
+    i = whole(index, "test index", len(test.labels) - 1)
+    return test.images[i].float().div(255).reshape(1, 28, 28)
+
+
+@torch.no_grad()
+def _decode(model, z: torch.Tensor) -> torch.Tensor:
+    return model.decode(z.to(runtime.device())).cpu()[:, 0]  # (B, 28, 28) pixel probabilities
+
+
+@torch.no_grad()
+def _encode(model, image: torch.Tensor) -> torch.Tensor:
+    return model.encode(image.reshape(1, 1, 28, 28).to(runtime.device())).cpu()[0]  # (D,) posterior mean
+
+
+# ---- sample ------------------------------------------------------------------------------------
+
+@runtime.gpu
+def sample(name, seed, temperature, side):
+    """side x side prior samples z ~ N(0, temperature^2 I), decoded to their mean image."""
+    model = _model(name)
+    seed = whole(seed, "seed", 2**31 - 1)
+    temperature = _number(temperature, "temperature", 0.0, 3.0)
+    side = whole(side, "grid size", 16)
+    if side < 1:
+        raise gr.Error("The grid size must be at least 1.")
+    gen = torch.Generator().manual_seed(seed)
+    z = temperature * torch.randn(side * side, model.config.latent_dim, generator=gen)
+    return served(to_uint8(mosaic(_decode(model, z), side), scale=2))
+
+
+def reroll() -> int:
+    return int(np.random.default_rng().integers(0, 2**31 - 1))
+
+
+# ---- interpolate -------------------------------------------------------------------------------
+
+def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Spherical interpolation between latents a and b (D,) at fractions t (T,) -> (T, D): moves
+    along the great circle, so points in between keep the norm a Gaussian latent typically has
+    (a straight line passes through the low-norm middle, where few training codes live). Falls
+    back to a straight line when a and b point the same way."""
+    na, nb = a.norm(), b.norm()
+    cos = torch.dot(a / na.clamp_min(1e-12), b / nb.clamp_min(1e-12)).clamp(-1, 1)
+    omega = torch.arccos(cos)
+    t = t[:, None]
+    if omega.abs() < 1e-4:
+        return (1 - t) * a + t * b
+    return (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)
+
+
+def lerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    t = t[:, None]
+    return (1 - t) * a + t * b
+
+
+def _gif(frames: torch.Tensor, name: str) -> str:
+    """An animated GIF that goes there and back (T, 28, 28) -> path."""
+    images = [Image.fromarray(to_uint8(f, scale=6)) for f in frames]
+    loop = images + images[-2:0:-1]
+    out = Path(tempfile.mkdtemp(prefix="interp-")) / f"{name}.gif"
+    loop[0].save(out, save_all=True, append_images=loop[1:], duration=120, loop=0)
+    return str(out)
+
+
+def interpolate(name, image_a: torch.Tensor, image_b: torch.Tensor, method, steps):
+    model = _model(name)
+    method = choice(method, METHODS, "interpolation")
+    steps = whole(steps, "number of steps", 32)
+    if steps < 2:
+        raise gr.Error("Interpolation needs at least 2 steps (the two ends).")
+    za, zb = _encode(model, image_a), _encode(model, image_b)
+    t = torch.linspace(0, 1, steps)
+    z = (slerp if method == "slerp" else lerp)(za, zb, t)
+    frames = _decode(model, z)
+    strip = mosaic(frames, steps)
+    return served(to_uint8(strip, scale=3)), _gif(frames, f"{name}-{method}-{steps}")
+
+
+@runtime.gpu
+def vae_interpolate(name, index_a, index_b, method, steps):
+    """Between two test digits (by index)."""
+    return interpolate(name, _test_digit(index_a), _test_digit(index_b), method, steps)
+
+
+@runtime.gpu
+def vae_interpolate_drawing(name, sketch, index_b, method, steps):
+    """From a drawn digit to a test digit."""
+    return interpolate(name, from_sketch(sketch), _test_digit(index_b), method, steps)
+
+
+# ---- the 2-d manifold --------------------------------------------------------------------------
+
+@torch.no_grad()
+def _test_latents() -> tuple[torch.Tensor, torch.Tensor]:
+    """vae2d's posterior means of the test set (N, 2) and the labels, computed once."""
+    if not hasattr(_test_latents, "cache"):
+        from training.evaluate import batched
+
+        model, test = _model("vae2d"), runtime.test_set()
+        _test_latents.cache = batched(model.encode, test.images, runtime.device()), test.labels
+    return _test_latents.cache
+
+
+MANIFOLD_SCALE = 2  # screen pixels per MNIST pixel in the manifold image
+
+
+@runtime.gpu
+def manifold(extent, side):
+    """vae2d decoded on a side x side grid over [-extent, extent]^2 (dark ink on white), over a
+    faint scatter of the test set's latents coloured by their digit."""
+    model = _model("vae2d")
+    extent = _number(extent, "range", 0.5, 6.0)
+    side = whole(side, "grid size", 30)
+    if side < 2:
+        raise gr.Error("The grid size must be at least 2.")
+    axis = torch.linspace(-extent, extent, side)
+    # rows go top to bottom, so z2 runs from +extent down to -extent
+    z = torch.stack(torch.meshgrid(axis.flip(0), axis, indexing="ij"), -1).reshape(-1, 2)[:, [1, 0]]
+    ink = mosaic(_decode(model, z), side).numpy()  # (side*28, side*28) in [0, 1]
+    size = side * 28 * MANIFOLD_SCALE
+    canvas = Image.new("RGB", (size, size), "white")
+    dots = ImageDraw.Draw(canvas)
+    latents, labels = _test_latents()
+    px = ((latents + extent) / (2 * extent) * size).numpy()
+    for (x, y), d in zip(px, labels.tolist()):
+        if 0 <= x < size and 0 <= y < size:
+            y = size - y  # z2 grows upwards
+            c = tuple(int(255 - 0.35 * (255 - v)) for v in PALETTE[d])  # faint: 35 % of the colour
+            dots.ellipse([x - 1.5, y - 1.5, x + 1.5, y + 1.5], fill=c)
+    ink = np.kron(ink, np.ones((MANIFOLD_SCALE, MANIFOLD_SCALE)))[..., None]
+    out = (np.asarray(canvas, float) * (1 - ink)).round().astype(np.uint8)  # black ink over the dots
+    return served(out)
+
+
+@runtime.gpu
+def decode_point(z1, z2):
+    """vae2d's decoded digit at one point (z1, z2) of its latent plane."""
+    model = _model("vae2d")
+    z = torch.tensor([[_number(z1, "z1", -50, 50), _number(z2, "z2", -50, 50)]])
+    return served(to_uint8(_decode(model, z)[0], scale=8)), f"z = ({z1:.2f}, {z2:.2f})"
+
+
+def manifold_clicked(extent, side, evt: gr.SelectData):
+    """A click on the manifold image (pixel x, y) -> the latent point under it, decoded."""
+    extent = _number(extent, "range", 0.5, 6.0)
+    size = whole(side, "grid size", 30) * 28 * MANIFOLD_SCALE
+    x, y = evt.index
+    z1 = -extent + 2 * extent * (x + 0.5) / size
+    z2 = extent - 2 * extent * (y + 0.5) / size
+    return (*decode_point(round(z1, 3), round(z2, 3)), round(z1, 3), round(z2, 3))
+
+
+# ---- sliders and reconstruction ----------------------------------------------------------------
+
+def start_sliders(name, index):
+    """Encode a test digit: the first N_SLIDERS dimensions of its posterior mean (0 beyond the
+    latent's size) for the sliders, and its decoded image."""
+    model = _model(name)
+    z = _encode(model, _test_digit(index))
+    values = [round(float(z[j].clamp(-SLIDER_RANGE, SLIDER_RANGE)), 2) if j < len(z) else 0.0 for j in range(N_SLIDERS)]
+    return (*values, served(to_uint8(_decode(model, z[None])[0], scale=8)))
+
+
+def slider_visibility(name):
+    """One slider per latent dimension, up to N_SLIDERS."""
+    try:
+        d = json.loads(read_metadata(runtime.checkpoint_path(choice(name, MODELS, "model")))["config"])["latent_dim"]
+    except (CheckpointError, KeyError, ValueError):
+        d = N_SLIDERS  # no checkpoint: the handlers say so
+    return [gr.update(visible=j < d) for j in range(N_SLIDERS)]
+
+
+@runtime.gpu
+def slide(name, index, *values):
+    """Decode the test digit's latent with its first dimensions replaced by the slider values."""
+    model = _model(name)
+    z = _encode(model, _test_digit(index))
+    for j, v in enumerate(values[: min(N_SLIDERS, len(z))]):
+        z[j] = _number(v, f"slider z{j + 1}", -SLIDER_RANGE, SLIDER_RANGE)
+    return served(to_uint8(_decode(model, z[None])[0], scale=8))
+
+
+def reconstruct(name, image: torch.Tensor):
+    model = _model(name)
+    z = _encode(model, image)
+    text = f"Posterior mean: `{np.array2string(z.numpy(), precision=2, max_line_width=10_000)}`"
+    return served(to_uint8(image, scale=8)), served(to_uint8(_decode(model, z[None])[0], scale=8)), text
+
+
+@runtime.gpu
+def vae_reconstruct(name, index):
+    return reconstruct(name, _test_digit(index))
+
+
+@runtime.gpu
+def vae_reconstruct_drawing(name, sketch):
+    return reconstruct(name, from_sketch(sketch))
+
+
+def scores() -> str:
+    """Both VAEs' likelihoods and sample quality, from their checkpoint headers."""
+    rows = ["| model | latent | test NLL (IWAE) | negative ELBO | gap | k | confident samples | class entropy |",
+            "|---|---|---|---|---|---|---|---|"]
+    for _, name in MODELS:
+        try:
+            meta = read_metadata(runtime.checkpoint_path(name))
+            m, cfg = json.loads(meta["metrics"]), json.loads(meta["config"])
+        except (CheckpointError, KeyError, ValueError):
+            rows.append(f"| {name} | not trained yet: `python -m training {name}` | | | | | | |")
+            continue
+        conf = f"{m['samples_confident_pct']:.1f} %" if "samples_confident_pct" in m else "n/a"
+        ent = f"{m['samples_class_entropy']:.3f} nats" if "samples_class_entropy" in m else "n/a"
+        rows.append(f"| {name} | {cfg['latent_dim']}-d | {m.get('iwae_nll', float('nan')):.2f} nats | {m['neg_elbo']:.2f} nats | "
+                    f"{m.get('elbo_gap', float('nan')):.2f} | {m.get('k', 0)} | {conf} | {ent} |")
+    return "\n".join(rows)
+
+
+def warm() -> None:
+    """Load both VAEs and vae2d's test latents (for the app's warm-up thread)."""
+    try:
+        _model("vae")
+        _test_latents()
+    except gr.Error:
+        pass
+
+
+def _drawpad(label="Draw a digit"):
+    return gr.Sketchpad(label=label, type="numpy", image_mode="RGBA", canvas_size=(280, 280),
+                        brush=gr.Brush(default_size=18, colors=["#000000"], color_mode="fixed"))
+
+
+def build():
+    """Lay out the tab; call inside a gr.Blocks context."""
+    gr.Markdown(
+        "Variational autoencoders trained on binarized MNIST: a convolutional encoder gives a Gaussian "
+        "posterior over the latent, a decoder gives each pixel's probability of ink. Likelihoods are in "
+        "nats per test image (lower is better), measured by `python -m training.evaluate`.")
+    for _, name in MODELS:
+        problem = runtime.problem(name)
+        if problem:
+            gr.Markdown(f"⚠️ {problem}")
+    gr.Markdown(scores())
+    model = gr.Radio(MODELS, value="vae", label="Model")
+    raw = {"preprocess": False}
+    with gr.Tabs():
+        with gr.Tab("Sample"):
+            with gr.Row():
+                seed = gr.Number(value=0, label="Seed", precision=0, minimum=0)
+                temperature = gr.Slider(0, 2, value=1.0, step=0.05, label="Temperature (prior std)")
+                side = gr.Slider(1, 16, value=8, step=1, label="Grid size")
+                sample_btn = gr.Button("Sample", variant="primary")
+                reroll_btn = gr.Button("Re-roll")
+            samples = gr.Image(label="Prior samples", interactive=False, format="png", elem_id="vae-samples", height=460)
+        with gr.Tab("Interpolate"):
+            with gr.Row():
+                index_a = gr.Number(value=0, label="From test digit", precision=0, minimum=0, maximum=9999)
+                index_b = gr.Number(value=1, label="To test digit", precision=0, minimum=0, maximum=9999)
+                method = gr.Radio(METHODS, value="slerp", label="Path")
+                steps = gr.Slider(2, 32, value=10, step=1, label="Steps")
+            with gr.Row():
+                random_btn = gr.Button("Random pair")
+                interp_btn = gr.Button("Interpolate", variant="primary")
+            with gr.Accordion("Or start from a drawing", open=False):
+                sketch_a = _drawpad("Draw the first digit")
+                interp_draw_btn = gr.Button("Interpolate from the drawing")
+            strip = gr.Image(label="Interpolation", interactive=False, format="png", elem_id="vae-strip")
+            gif = gr.File(label="Animated GIF")
+        with gr.Tab("Manifold (vae2d)"):
+            with gr.Row():
+                extent = gr.Slider(0.5, 6, value=3, step=0.5, label="Range of z1 and z2 (+-)")
+                grid = gr.Slider(2, 30, value=15, step=1, label="Digits per side")
+                manifold_btn = gr.Button("Draw the plane", variant="primary")
+            with gr.Row():
+                plane = gr.Image(label="Latent plane (click a point to decode it)", interactive=False, format="png",
+                                 elem_id="vae-manifold", scale=3)
+                with gr.Column(scale=1):
+                    z1 = gr.Number(value=0.0, label="z1")
+                    z2 = gr.Number(value=0.0, label="z2")
+                    point_btn = gr.Button("Decode (z1, z2)")
+                    point_img = gr.Image(label="Decoded point", interactive=False, format="png", height=224)
+                    point_text = gr.Markdown()
+        with gr.Tab("Sliders"):
+            with gr.Row():
+                slider_index = gr.Number(value=0, label="Start from test digit", precision=0, minimum=0, maximum=9999)
+                encode_btn = gr.Button("Encode it", variant="primary")
+            with gr.Row():
+                with gr.Column(scale=2):
+                    sliders = [gr.Slider(-SLIDER_RANGE, SLIDER_RANGE, value=0, step=0.05, label=f"z{j + 1}")
+                               for j in range(N_SLIDERS)]
+                slid = gr.Image(label="Decoded", interactive=False, format="png", height=224, scale=1)
+        with gr.Tab("Reconstruct"):
+            with gr.Row():
+                recon_index = gr.Number(value=0, label="Test digit", precision=0, minimum=0, maximum=9999)
+                recon_btn = gr.Button("Reconstruct", variant="primary")
+            with gr.Accordion("Or draw one", open=False):
+                sketch_r = _drawpad()
+                recon_draw_btn = gr.Button("Reconstruct the drawing")
+            with gr.Row():
+                recon_in = gr.Image(label="Input", interactive=False, format="png", height=224)
+                recon_out = gr.Image(label="Reconstruction (mean of p(x|z) at the posterior mean)", interactive=False,
+                                     format="png", height=224)
+            recon_text = gr.Markdown()
+
+    sample_btn.click(sample, [model, seed, temperature, side], samples, api_name="vae_sample")
+    reroll_btn.click(reroll, None, seed, api_name=False).then(sample, [model, seed, temperature, side], samples, api_name=False)
+    interp_btn.click(vae_interpolate, [model, index_a, index_b, method, steps], [strip, gif], api_name="vae_interpolate")
+    random_btn.click(lambda: tuple(int(i) for i in np.random.default_rng().integers(0, 10_000, 2)), None,
+                     [index_a, index_b], api_name=False).then(
+        vae_interpolate, [model, index_a, index_b, method, steps], [strip, gif], api_name=False)
+    interp_draw_btn.click(vae_interpolate_drawing, [model, sketch_a, index_b, method, steps], [strip, gif],
+                          api_name="vae_interpolate_drawing", **raw)
+    manifold_btn.click(manifold, [extent, grid], plane, api_name="vae_manifold")
+    plane.select(manifold_clicked, [extent, grid], [point_img, point_text, z1, z2], api_name=False)
+    point_btn.click(decode_point, [z1, z2], [point_img, point_text], api_name="vae_decode_point")
+    encode_btn.click(start_sliders, [model, slider_index], [*sliders, slid], api_name="vae_encode")
+    model.change(slider_visibility, model, sliders, api_name=False)
+    # while a slider moves, only the latest value is decoded (answers take a few ms; none pile up)
+    gr.on([ev for s in sliders for ev in (s.input, s.release)], slide, [model, slider_index, *sliders], slid,
+          api_name="vae_slide", trigger_mode="always_last", show_progress="hidden")
+    recon_btn.click(vae_reconstruct, [model, recon_index], [recon_in, recon_out, recon_text], api_name="vae_reconstruct")
+    recon_draw_btn.click(vae_reconstruct_drawing, [model, sketch_r], [recon_in, recon_out, recon_text],
+                         api_name="vae_reconstruct_drawing", **raw)
+    return {"model": model, "samples": samples}
+
