@@ -1,6 +1,5 @@
 """The VAE tab: its pure pieces, and every endpoint through gradio_client on the committed checkpoints."""
 
-
 import numpy as np
 import pytest
 import torch
