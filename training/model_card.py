@@ -109,6 +109,47 @@ def commands(paths: list[Path]) -> str:
     return "\n".join(lines)
 
 
+VAE_ANCHORS = [("IWAE paper, one-layer VAE (k=5000)", "86.76"), ("IWAE paper, one-layer IWAE k=50", "84.78")]
+
+
+def vae_table(paths: list[Path]) -> str:
+    rows = ["| model | latent | parameters | test NLL (IWAE) | negative ELBO | gap | k | confident samples | "
+            "class entropy (max 2.303) | training samples | device | wall time |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|"]
+    rows += [f"| {name} | | | {nll} | | | | | | | | |" for name, nll in VAE_ANCHORS]
+    for p in paths:
+        meta = read_metadata(p)
+        m, run = json.loads(meta["metrics"]), run_summary(meta)
+        rows.append(
+            f"| `{meta['model']}` ({p.name}) | {run['config']['latent_dim']} | {m['parameters']:,} | {m['iwae_nll']:.2f} "
+            f"| {m['neg_elbo']:.2f} | {m['elbo_gap']:.2f} | {m['k']} | {m.get('samples_confident_pct', float('nan')):.1f} % "
+            f"| {m.get('samples_class_entropy', float('nan')):.3f} | {run['train_samples']:,} | {run['device']} "
+            f"| {run['wall_time_s'] / 60:.0f} min |")
+    return "\n".join(rows)
+
+
+def map_table(paths: list[Path]) -> str:
+    """The explorer's maps (checkpoints/<name>.map.safetensors): quality of each projection."""
+    from safetensors import safe_open
+
+    rows = ["| model | latent kNN-5 % | predictions (% correct) | map | trustworthiness (k=15) | map kNN-5 % |",
+            "|---|---:|---|---|---:|---:|"]
+    commands_ = set()
+    for p in paths:
+        mp = p.with_name(p.stem + ".map.safetensors")
+        if not mp.exists():
+            continue
+        with safe_open(str(mp), framework="pt") as f:
+            header = f.metadata()
+        q = json.loads(header["quality"])
+        commands_.add(header["command"])
+        first = f"| `{header['model']}` | {q['latent_knn5']:.2f} | {q['pred_source']} ({q['pred_accuracy']:.2f}) "
+        for key in sorted(k for k in q if isinstance(q[k], dict)):
+            rows.append(f"{first}| {key.replace('_', ' ')} | {q[key]['trustworthiness']:.4f} | {q[key]['knn5']:.2f} |")
+            first = "| | | "
+    return "\n".join(rows) + "\n\nMade by " + ", ".join(f"`{c}`" for c in sorted(commands_)) + "."
+
+
 def card_section() -> str:
     paths = checkpoint_files(CKPT)
     model = {p: read_metadata(p)["model"] for p in paths}  # each header read once to sort the files
@@ -117,7 +158,7 @@ def card_section() -> str:
         return [p for p in paths if model[p] in names]
 
     denoisers, neurons = of("denoiser", "denoiser_ref"), of("neuron_ae", "cluster_ae")
-    autoencoders, classifiers = of("autoencoder"), of("latent_classifier")
+    autoencoders, classifiers, vaes = of("autoencoder"), of("latent_classifier"), of("vae", "vae2d")
     return "\n".join([
         START,
         "Denoise & classify, on the reference protocol: the 10,000 test digits copied once per distortion "
@@ -138,6 +179,14 @@ def card_section() -> str:
            "test digits in [0, 1] (target <= 0.018; `benchmarks/pca_baseline.py` prints the linear baseline).", "",
            autoencoder_table(autoencoders), "", commands(autoencoders), ""] if autoencoders else []),
         *([classifier_lines(classifiers), ""] if classifiers else []),
+        *(["VAEs, on the 10,000 test digits binarized once with a fixed seed: the importance-weighted bound on "
+           "the negative log-likelihood with k samples per image and the negative ELBO, in nats per image (lower "
+           "is better); 1,000 prior samples judged by the denoiser's classifier: the share read with confidence "
+           ">= 0.9 and the entropy of the predicted digits (ln 10 = 2.303 when all ten are equally common).", "",
+           vae_table(vaes), "", commands(vaes), ""] if vaes else []),
+        *(["The latent explorer's maps of the 10,000 test digits: trustworthiness (k=15; 1 means the map "
+           "invents no neighbours) and leave-one-out kNN-5 accuracy in the latent and in each map.", "",
+           map_table(paths), ""] if any(p.with_name(p.stem + ".map.safetensors").exists() for p in paths) else []),
         "Regenerate this table with `python -m training.model_card`.",
         END,
     ])

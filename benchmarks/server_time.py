@@ -1,0 +1,75 @@
+"""Server time of the explorer's and the VAE tab's handlers: each called in-process (what the server
+spends on an answer, without the network and the client), median and worst of N calls after one
+warm-up call, with one torch thread as the app serves.
+
+    .venv/bin/python benchmarks/server_time.py [--calls 20]
+
+Targets: switching model, projection or colouring, and placing a drawn digit, <= 300 ms (the
+explorer); every VAE action well under a second.
+"""
+
+import argparse
+import statistics
+import time
+
+import torch
+
+from common import table
+from explorer import latents, runtime, vae
+
+
+def timed(fn, args, calls: int) -> tuple[float, float]:
+    fn(*args)  # warm-up: loads the model, the map and the test set once
+    laps = []
+    for _ in range(calls):
+        t0 = time.perf_counter()
+        fn(*args)
+        laps.append(1000 * (time.perf_counter() - t0))
+    return statistics.median(laps), max(laps)
+
+
+def uncached_view(name, proj, dim, colour):
+    """A view whose points are not in the JSON cache yet (the first visit of that combination)."""
+    latents._points_json.cache_clear()
+    return latents.view(name, proj, dim, colour, -1)
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--calls", type=int, default=20)
+    calls = p.parse_args().calls
+    torch.set_num_threads(1)
+    names = latents.available()
+    digit = runtime.test_set().images[0].float().div(255).reshape(1, 28, 28)
+    cases = []
+    for name in names:
+        proj = "umap" if name != "vae2d" else "latent"
+        cases += [
+            (f"{name}: switch view (first visit)", "explorer", uncached_view, (name, proj, 3 if name != "vae2d" else 2, "pred")),
+            (f"{name}: switch view (visited before)", "explorer", latents.view, (name, proj, 2, "label", -1)),
+            (f"{name}: click a point", "explorer", latents.point_view, (name, proj, 2, "label", 42)),
+            (f"{name}: place a drawn digit", "explorer", latents.placed, (name, proj, 2, "label", digit)),
+        ]
+    if "autoencoder" in names:
+        cases += [("autoencoder: lasso 500 points", "explorer", latents.selection, ("autoencoder", "umap", 2, list(range(500)))),
+                  ("autoencoder: export HTML", "explorer", latents.export_html, ("autoencoder", "umap", 2, "label"))]
+    if all(runtime.checkpoint_path(n).exists() for n in ("vae", "vae2d")):
+        cases += [
+            ("vae: 8x8 prior samples", "vae", vae.sample, ("vae", 0, 1.0, 8)),
+            ("vae: interpolate 10 steps + GIF", "vae", vae.vae_interpolate, ("vae", 0, 1, "slerp", 10)),
+            ("vae2d: 15x15 manifold", "vae", vae.manifold, (3.0, 15)),
+            ("vae2d: decode a clicked point", "vae", vae.decode_point, (0.5, -1.0)),
+            ("vae: move a slider", "vae", vae.slide, ("vae", 3, *[0.1] * vae.N_SLIDERS)),
+            ("vae: reconstruct", "vae", vae.vae_reconstruct, ("vae", 3)),
+        ]
+    target = {"explorer": 300, "vae": 1000}
+    rows = []
+    for label, tab, fn, args in cases:
+        median, worst = timed(fn, args, calls)
+        rows.append([label, f"{median:.1f}", f"{worst:.1f}", f"<= {target[tab]}", "yes" if median <= target[tab] else "NO"])
+    print(table(["handler", "median ms", "worst ms", "target ms", "met"], rows))
+    print(f"\n{calls} calls each; device {runtime.device()}, torch threads {torch.get_num_threads()}")
+
+
+if __name__ == "__main__":
+    main()
