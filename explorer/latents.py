@@ -496,8 +496,9 @@ def build(demo: gr.Blocks, tabs: gr.Tabs):
             with gr.Row():
                 original = gr.Image(label="Digit", interactive=False, format="png", height=180, elem_id="explorer-digit")
                 recon = gr.Image(label="Reconstruction", interactive=False, format="png", height=180)
+            # png keeps figures.served's unique text chunk (webp would drop it and let equal answers share a file)
             gallery = gr.Gallery(label=f"{N_NEIGHBOURS} nearest neighbours in latent space", columns=4, height=260,
-                                 elem_id="explorer-neighbours")
+                                 elem_id="explorer-neighbours", format="png")
             with gr.Row():
                 code = gr.Textbox(label="Code (float32, hex): edit and decode", max_lines=2, scale=3)
                 decode_btn = gr.Button("Decode", scale=0)
@@ -520,7 +521,7 @@ def build(demo: gr.Blocks, tabs: gr.Tabs):
                     upload_btn = gr.Button("Place it on the map", variant="primary")
             seen = gr.Image(label="As the model sees it", interactive=False, format="png", height=168, width=168)
             placed_text = gr.Markdown()
-            placed_gallery = gr.Gallery(label="Its nearest test digits", columns=4, height=220)
+            placed_gallery = gr.Gallery(label="Its nearest test digits", columns=4, height=220, format="png")
     with gr.Row():
         link = gr.Textbox(label="Link to this view", interactive=False, scale=4, elem_id="explorer-link")
         copy_btn = gr.Button("Copy link", scale=1)

@@ -20,8 +20,8 @@ def rss_mb(pid: int) -> float:
 
 def mixed_requests(folder: Path) -> list[tuple[str, tuple, str]]:
     """(name, args, api_name) for every endpoint: test digits under each distortion, a drawing,
-    an upload, a random index, the health check, and the Latent neurons tab's matrix, cell and
-    drawing."""
+    an upload, a random index, the health check, the Latent neurons tab's matrix, cell and
+    drawing, and the explorer's point and placed drawing."""
     from training.data import load_mnist
 
     test = load_mnist().test
@@ -40,6 +40,8 @@ def mixed_requests(folder: Path) -> list[tuple[str, tuple, str]]:
     out.append(("neurons-view", ("neuron_ae", "matched", "shares"), "/neurons_view"))
     out.append(("neurons-cell", ("cluster_ae", 4, 2), "/neurons_cell"))
     out.append(("neurons-drawing", ("cluster_ae", drawing), "/neurons_drawing"))
+    out.append(("explorer-point", ("autoencoder", "umap", 2, "correct", 77), "/explorer_point"))
+    out.append(("explorer-drawing", ("autoencoder", "umap", 2, "label", drawing), "/explorer_drawing"))
     return out
 
 
@@ -61,6 +63,10 @@ class AnswerKey:
             return hashlib.sha256(np.asarray(Image.open(result[0])).tobytes()).hexdigest(), result[1]
         if name == "neurons-drawing":  # the digit as seen, activations, winner
             return str(result[1]), result[2]
+        if name == "explorer-point":  # map, digit, reconstruction, text, neighbours, code, link
+            return result[0], result[3], result[5], result[6], tuple(g["caption"] for g in result[4])
+        if name == "explorer-drawing":  # map with the placed digit, the digit as seen, text, neighbours
+            return result[0], result[2], tuple(g["caption"] for g in result[3])
         digest = [hashlib.sha256(np.asarray(Image.open(p)).tobytes()).hexdigest() for p in result[:3]]
         return result[5], tuple(digest)
 

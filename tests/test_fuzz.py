@@ -15,7 +15,7 @@ from gradio_client import handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
-from explorer import runtime
+from explorer import latents, runtime
 
 pytestmark = pytest.mark.skipif(not runtime.checkpoint_path("denoiser").exists(), reason="no denoiser checkpoint")
 
@@ -28,6 +28,7 @@ CLEAR = re.compile(
 )
 GOOD = (14, 0.5, 0)  # rows/cols, sigma, seed
 NEURONS = runtime.checkpoint_path("cluster_ae").exists()  # the Latent neurons tab's upload gets the same files
+EXPLORER = "autoencoder" in latents.available()  # and the explorer's
 
 
 INDEX = 2  # a test digit the committed model reads right in every format below
@@ -166,6 +167,8 @@ def test_malformed_files_are_refused(client, files):
                 api_name="/denoise_drawing", maybe=maybe)
         if NEURONS:
             refused(client, "cluster_ae", handle_file(str(path)), api_name="/neurons_upload", maybe=maybe)
+        if EXPLORER:
+            refused(client, "autoencoder", "umap", 2, "label", handle_file(str(path)), api_name="/explorer_upload", maybe=maybe)
     assert client.predict(api_name="/ping") == "ok"
 
 
