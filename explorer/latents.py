@@ -407,6 +407,23 @@ def export_html(name, proj, dim, colour):
     return str(out)
 
 
+def usable(m: Map, proj: str, dim: int, colour: str, point: int) -> tuple[str, int, str, int]:
+    """The closest view a map offers: its first projection when it lacks this one, the true digit
+    when its units are not neurons, no point when the index is out of range."""
+    if f"{proj}_{dim}d" not in m.coords:
+        proj, dim = projections_of(m)[0]
+    if colour == "neuron" and m.neuron is None:
+        colour = "label"
+    return proj, dim, colour, point if point is not None and 0 <= point < len(m.labels) else -1
+
+
+def model_switched(name, proj, dim, colour, point):
+    """The UI's model picker: the same view of the new model where it has one, else the closest,
+    with the controls following."""
+    proj, dim, colour, point = usable(load_map(name), proj, dim, colour, point)
+    return (proj, dim, colour, *view(name, proj, dim, colour, point))
+
+
 def restore(request: gr.Request):
     """On page load: the view named by the URL's query parameters (the tab is selected too), or the
     default view. Outputs: tabs, the four controls, point, then scatter, quality, link and the point's
@@ -421,15 +438,9 @@ def restore(request: gr.Request):
         m = load_map(shown["model"])
     except gr.Error:
         return keep
-    if f"{shown['proj']}_{shown['dim']}d" not in m.coords:
-        shown["proj"], shown["dim"] = projections_of(m)[0]
-    if shown["color"] == "neuron" and m.neuron is None:
-        shown["color"] = "label"
-    if shown["point"] >= len(m.labels):
-        shown["point"] = -1
-    controls = [shown["model"], shown["proj"], shown["dim"], shown["color"], shown["point"]]
+    controls = [shown["model"], *usable(m, shown["proj"], shown["dim"], shown["color"], shown["point"])]
     tab = gr.update(selected="latent_explorer") if v else gr.update()
-    if shown["point"] >= 0:
+    if controls[4] >= 0:
         scatter, original, recon, info, gallery, code, link = point_view(*controls)
         return (tab, *controls, scatter, quality_text(shown["model"]), link, original, recon, info, gallery, code)
     scatter, quality, link = view(*controls)
@@ -530,8 +541,10 @@ def build(demo: gr.Blocks, tabs: gr.Tabs):
 
     controls = [model, proj, dim, colour]
     point_out = [scatter, original, recon, info, gallery, code, link]
-    gr.on([c.input for c in controls], view, [*controls, point], [scatter, quality, link],
+    gr.on([c.input for c in controls[1:]], view, [*controls, point], [scatter, quality, link],
           api_name="explorer_view", show_progress="minimal")
+    model.input(model_switched, [*controls, point], [proj, dim, colour, scatter, quality, link], api_name=False,
+                show_progress="minimal")
     show_btn.click(point_view, [*controls, point], point_out, api_name="explorer_point")
     point.submit(point_view, [*controls, point], point_out, api_name=False)
     scatter.pick(point_clicked, None, point, api_name=False).then(point_view, [*controls, point], point_out, api_name=False)

@@ -100,6 +100,15 @@ def test_clicked_point_shows_digit_reconstruction_and_neighbours(client):
     assert urllib.parse.parse_qs(link[1:])["point"] == ["42"]
 
 
+def test_switching_model_keeps_the_closest_view():
+    m = latents.load_map("autoencoder")
+    assert latents.usable(m, "latent", 2, "neuron", 10_000) == ("umap", 2, "label", -1)
+    assert latents.usable(m, "tsne", 2, "correct", 5) == ("tsne", 2, "correct", 5)
+    proj, dim, colour, value, _, link = latents.model_switched("autoencoder", "latent", 2, "label", 3)
+    assert (proj, dim, colour) == ("umap", 2, "label") and json.loads(value)["overlay"]["point"]["index"] == 3
+    assert "point=3" in link
+
+
 def test_share_links_round_trip():
     for view in ({"model": "autoencoder", "proj": "tsne", "dim": 2, "color": "correct", "point": 7},
                  {"model": NAMES[-1], "proj": "umap", "dim": 3, "color": "label", "point": -1}):
