@@ -25,7 +25,7 @@ def build_demo() -> gr.Blocks:
             with gr.Tab("Denoise & classify", id="denoise"):
                 denoise.build()
             with gr.Tab("VAE", id="vae"):
-                vae.build()
+                vae.build(demo)
             with gr.Tab("Latent explorer", id="latent_explorer"):
                 latents.build(demo, tabs)
             with gr.Tab("Latent neurons", id="latent_neurons"):

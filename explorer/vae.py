@@ -269,8 +269,22 @@ def _drawpad(label="Draw a digit"):
                         brush=gr.Brush(default_size=18, colors=["#000000"], color_mode="fixed"))
 
 
-def build():
-    """Lay out the tab; call inside a gr.Blocks context."""
+def first_view(name, seed, temperature, side, extent, grid):
+    """What the tab shows when the page opens: prior samples and the latent plane (nothing where a
+    checkpoint is missing: the tab's notice says which)."""
+    try:
+        samples = sample(name, seed, temperature, side)
+    except gr.Error:
+        samples = gr.update()
+    try:
+        plane = manifold(extent, grid)
+    except gr.Error:
+        plane = gr.update()
+    return samples, plane
+
+
+def build(demo: gr.Blocks):
+    """Lay out the tab; call inside the gr.Blocks context `demo`."""
     gr.Markdown(
         "Variational autoencoders trained on binarized MNIST: a convolutional encoder gives a Gaussian "
         "posterior over the latent, a decoder gives each pixel's probability of ink. Likelihoods are in "
@@ -341,6 +355,7 @@ def build():
                                      format="png", height=224)
             recon_text = gr.Markdown()
 
+    demo.load(first_view, [model, seed, temperature, side, extent, grid], [samples, plane], api_name=False)
     sample_btn.click(sample, [model, seed, temperature, side], samples, api_name="vae_sample")
     reroll_btn.click(reroll, None, seed, api_name=False).then(sample, [model, seed, temperature, side], samples, api_name=False)
     interp_btn.click(vae_interpolate, [model, index_a, index_b, method, steps], [strip, gif], api_name="vae_interpolate")
