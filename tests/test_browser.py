@@ -135,3 +135,18 @@ def test_explorer_link_hover_and_click(page, shots, server_url):
     page.wait_for_selector("#explorer-digit img")
     link = page.locator("#explorer-link textarea").input_value()
     assert "point=123" in link and f"model={name}" in link and "color=pred" in link
+
+
+@pytest.mark.skipif(not runtime.checkpoint_path("vae2d").exists(), reason="no vae2d checkpoint")
+def test_vae_manifold_click_decodes_the_point(page, shots, server_url):
+    page.goto(server_url)
+    page.get_by_role("tab", name="VAE").click()
+    page.wait_for_selector("#vae-samples img")  # the tab opens with prior samples
+    page.get_by_role("tab", name="Manifold (vae2d)").click()
+    image = page.locator("#vae-manifold img")
+    image.wait_for(state="visible")
+    box = image.bounding_box()
+    # three quarters across and a quarter down the default +-3 plane: z = (1.5, 1.5)
+    page.mouse.click(box["x"] + 0.75 * box["width"], box["y"] + 0.25 * box["height"])
+    page.get_by_text("z = (1.50, 1.50)").wait_for(state="visible")
+    page.screenshot(path=str(shots / "vae.png"), full_page=True)
