@@ -11,7 +11,7 @@ from training.distortions import DISTORTIONS, distort, translate
 
 from . import runtime
 from .figures import probs_frame, served, to_uint8
-from .inputs import from_sketch, from_upload
+from .inputs import from_sketch, from_upload, sketchpad
 
 MODEL = "denoiser"
 CHOICES = [  # (display label, key): handlers branch on the key only
@@ -120,8 +120,7 @@ def build():
                         random_btn = gr.Button("Random digit")
                         run_test_btn = gr.Button("Run", variant="primary")
                 with gr.Tab("Draw"):
-                    sketch = gr.Sketchpad(elem_id="denoise-sketch", label="Draw a digit (pick the brush first)", type="numpy", image_mode="RGBA",
-                                          canvas_size=(280, 280), brush=gr.Brush(default_size=18, colors=["#000000"], color_mode="fixed"))
+                    sketch = sketchpad("Draw a digit (pick the brush first)", elem_id="denoise-sketch")
                     run_draw_btn = gr.Button("Run on drawing", variant="primary")
                 with gr.Tab("Upload"):
                     # gr.File, not gr.Image: the handler opens the file itself, so a broken or huge file

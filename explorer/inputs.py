@@ -60,3 +60,24 @@ def choice(value, options, what: str) -> str:
     if value not in keys:
         raise gr.Error(f"Unknown {what} {value!r}; choose one of: {', '.join(map(str, keys))}.")
     return value
+
+
+def sketchpad(label: str = "Draw a digit", **kw) -> gr.Sketchpad:
+    """The tabs' drawing canvas: a fixed black brush on a 280x280 canvas, RGBA so that an untouched
+    background is told apart from ink."""
+    return gr.Sketchpad(label=label, type="numpy", image_mode="RGBA", canvas_size=(280, 280),
+                        brush=gr.Brush(default_size=18, colors=["#000000"], color_mode="fixed"), **kw)
+
+
+def draw_or_upload(action: str):
+    """A "Draw" and an "Upload" tab, each with a button labelled `action`:
+    (sketch, draw button, upload, upload button). gr.File, not gr.Image: the handler opens the file
+    itself, so a broken or huge file gets a clear message instead of a decoder traceback."""
+    with gr.Tabs():
+        with gr.Tab("Draw"):
+            sketch = sketchpad()
+            draw_btn = gr.Button(action, variant="primary")
+        with gr.Tab("Upload"):
+            upload = gr.File(label="Upload an image of a digit", file_types=["image"], type="filepath")
+            upload_btn = gr.Button(action, variant="primary")
+    return sketch, draw_btn, upload, upload_btn

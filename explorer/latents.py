@@ -27,7 +27,7 @@ from training.projection import neighbours, place
 
 from . import runtime
 from .figures import mosaic, served, to_uint8
-from .inputs import choice, from_sketch, from_upload, whole
+from .inputs import choice, draw_or_upload, from_sketch, from_upload, whole
 
 STATIC = Path(__file__).resolve().parent / "static"
 PROJECTIONS = [("UMAP", "umap"), ("PCA", "pca"), ("t-SNE", "tsne"), ("The latent itself", "latent")]
@@ -522,14 +522,7 @@ def build(demo: gr.Blocks, tabs: gr.Tabs):
             sel_grid = gr.Image(label="Selected digits", interactive=False, format="png", height=300)
             sel_csv = gr.File(label="Selection as CSV")
         with gr.Column():
-            with gr.Tabs():
-                with gr.Tab("Draw"):
-                    sketch = gr.Sketchpad(label="Draw a digit", type="numpy", image_mode="RGBA", canvas_size=(280, 280),
-                                          brush=gr.Brush(default_size=18, colors=["#000000"], color_mode="fixed"))
-                    draw_btn = gr.Button("Place it on the map", variant="primary")
-                with gr.Tab("Upload"):
-                    upload = gr.File(label="Upload an image of a digit", file_types=["image"], type="filepath")
-                    upload_btn = gr.Button("Place it on the map", variant="primary")
+            sketch, draw_btn, upload, upload_btn = draw_or_upload("Place it on the map")
             seen = gr.Image(label="As the model sees it", interactive=False, format="png", height=168, width=168)
             placed_text = gr.Markdown()
             placed_gallery = gr.Gallery(label="Its nearest test digits", columns=4, height=220, format="png")

@@ -21,7 +21,7 @@ from training.evaluate import batched
 
 from . import runtime
 from .figures import mosaic, served, to_uint8
-from .inputs import choice, from_sketch, from_upload, whole
+from .inputs import choice, draw_or_upload, from_sketch, from_upload, whole
 
 MODELS = [  # (display label, checkpoint name)
     ("cluster_ae: trained to cluster, no labels", "cluster_ae"),
@@ -208,14 +208,7 @@ def build(demo: gr.Blocks):
             caption = gr.Markdown()
             mosaic = gr.Image(label="Test digits of the cell", elem_id="neurons-mosaic", interactive=False, format="png", height=300)
         with gr.Column():
-            with gr.Tabs():
-                with gr.Tab("Draw"):
-                    sketch = gr.Sketchpad(label="Draw a digit", type="numpy", image_mode="RGBA", canvas_size=(280, 280),
-                                          brush=gr.Brush(default_size=18, colors=["#000000"], color_mode="fixed"))
-                    draw_btn = gr.Button("Read the neurons", variant="primary")
-                with gr.Tab("Upload"):
-                    upload = gr.File(label="Upload an image of a digit", file_types=["image"], type="filepath")
-                    upload_btn = gr.Button("Read the neurons", variant="primary")
+            sketch, draw_btn, upload, upload_btn = draw_or_upload("Read the neurons")
             seen = gr.Image(label="As the model sees it", interactive=False, format="png", height=168, width=168)
             winner = gr.Markdown()
             bars = gr.BarPlot(x="neuron", y="activation", label="Neuron activations", height=220)

@@ -15,7 +15,7 @@ from training.checkpoint import CheckpointError, read_metadata
 
 from . import runtime
 from .figures import mosaic, served, to_uint8
-from .inputs import choice, from_sketch, whole
+from .inputs import choice, from_sketch, sketchpad, whole
 
 MODELS = [("vae: 16-d latent", "vae"), ("vae2d: 2-d latent", "vae2d")]
 METHODS = [("Spherical (slerp)", "slerp"), ("Linear", "linear")]
@@ -264,11 +264,6 @@ def warm() -> None:
         pass
 
 
-def _drawpad(label="Draw a digit"):
-    return gr.Sketchpad(label=label, type="numpy", image_mode="RGBA", canvas_size=(280, 280),
-                        brush=gr.Brush(default_size=18, colors=["#000000"], color_mode="fixed"))
-
-
 def first_view(name, seed, temperature, side, extent, grid):
     """What the tab shows when the page opens: prior samples and the latent plane (nothing where a
     checkpoint is missing: the tab's notice says which)."""
@@ -315,7 +310,7 @@ def build(demo: gr.Blocks):
                 random_btn = gr.Button("Random pair")
                 interp_btn = gr.Button("Interpolate", variant="primary")
             with gr.Accordion("Or start from a drawing", open=False):
-                sketch_a = _drawpad("Draw the first digit")
+                sketch_a = sketchpad("Draw the first digit")
                 interp_draw_btn = gr.Button("Interpolate from the drawing")
             strip = gr.Image(label="Interpolation", interactive=False, format="png", elem_id="vae-strip")
             gif = gr.File(label="Animated GIF")
@@ -347,7 +342,7 @@ def build(demo: gr.Blocks):
                 recon_index = gr.Number(value=0, label="Test digit", precision=0, minimum=0, maximum=9999)
                 recon_btn = gr.Button("Reconstruct", variant="primary")
             with gr.Accordion("Or draw one", open=False):
-                sketch_r = _drawpad()
+                sketch_r = sketchpad()
                 recon_draw_btn = gr.Button("Reconstruct the drawing")
             with gr.Row():
                 recon_in = gr.Image(label="Input", interactive=False, format="png", height=224)
