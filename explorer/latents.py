@@ -19,10 +19,9 @@ import gradio as gr
 import numpy as np
 import torch
 from PIL import Image
-from safetensors import SafetensorError, safe_open
 
 from training.checkpoint import CheckpointError, read_metadata
-from training.export import EXPLORED, map_path
+from training.export import EXPLORED, map_path, read_map
 from training.projection import neighbours, place
 
 from . import runtime
@@ -46,23 +45,23 @@ class Map:
     neuron: torch.Tensor | None  # (N,) argmax neuron, for models whose code units are neurons
     coords: dict  # "umap_2d" -> (N, 2), ...
     header: dict
-
-    @property
-    def quality(self) -> dict:
-        return json.loads(self.header["quality"])
+    quality: dict  # the header's quality figures, parsed
+    stale: str | None  # a warning when the map was made from another checkpoint than the one served
 
 
 @lru_cache(maxsize=None)
 def _load(name: str) -> Map:
-    path = map_path(runtime.checkpoint_path(name))
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            t = {k: f.get_tensor(k) for k in f.keys()}
-            header = f.metadata()
-    except (SafetensorError, OSError, ValueError) as e:
-        raise CheckpointError(f"map {path} is missing or unreadable ({e}). Make it with: python -m training export {name}") from e
+    t, header = read_map(map_path(runtime.checkpoint_path(name)))
     coords = {k: v for k, v in t.items() if k.endswith(("_2d", "_3d"))}
-    return Map(t["latents"], t["labels"], t["pred"], t.get("neuron"), coords, header)
+    # checked once, like the model itself, which runtime.model also loads once per process; a missing
+    # checkpoint is reported by the handlers that need it, not here
+    try:
+        now = read_metadata(runtime.checkpoint_path(name))["created"]
+    except CheckpointError:
+        now = header.get("checkpoint_created")
+    warning = None if header.get("checkpoint_created") == now else (
+        f"The map of {name} was made from an older checkpoint; rerun `python -m training export {name}`.")
+    return Map(t["latents"], t["labels"], t["pred"], t.get("neuron"), coords, header, json.loads(header["quality"]), warning)
 
 
 def load_map(name: str) -> Map:
@@ -73,16 +72,6 @@ def load_map(name: str) -> Map:
         return _load(name)
     except CheckpointError as e:
         raise gr.Error(str(e)) from e
-
-
-def stale(name: str) -> str | None:
-    """A warning when the map was made from another version of the checkpoint than the one served."""
-    try:
-        made_from = _load(name).header.get("checkpoint_created")
-        now = read_metadata(runtime.checkpoint_path(name))["created"]
-    except CheckpointError:
-        return None
-    return None if made_from == now else f"The map of {name} was made from an older checkpoint; rerun `python -m training export {name}`."
 
 
 def available() -> list[str]:
@@ -229,7 +218,7 @@ def quality_text(name: str) -> str:
     for p, d in projections_of(m):
         s = q[f"{p}_{d}d"]
         rows.append(f"| {proj_label(p)} {d}-d | {s['trustworthiness']:.4f} | {s['knn5']:.2f} % |")
-    warn = stale(name)
+    warn = m.stale
     return (f"**{name}**: {m.latents.shape[1]}-d latent, kNN-5 accuracy in the latent itself **{q['latent_knn5']:.2f} %**; "
             f"predictions from {q['pred_source']} ({q['pred_accuracy']:.2f} % correct). "
             f"Made by `{m.header['command']}`.\n\n" + "\n".join(rows) + (f"\n\n⚠️ {warn}" if warn else ""))

@@ -9,12 +9,11 @@ import torch
 from gradio_client import handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
-from safetensors import safe_open
 
 from explorer import latents, runtime
 from training.checkpoint import load_checkpoint, read_metadata
 from training.evaluate import batched
-from training.export import map_path
+from training.export import map_path, read_map
 from training.projection import place
 
 NAMES = latents.available()
@@ -22,8 +21,7 @@ pytestmark = pytest.mark.skipif("autoencoder" not in NAMES, reason="no autoencod
 
 
 def stored(name):
-    with safe_open(str(map_path(runtime.checkpoint_path(name))), framework="pt") as f:
-        return {k: f.get_tensor(k) for k in f.keys()}, f.metadata()
+    return read_map(map_path(runtime.checkpoint_path(name)))
 
 
 @pytest.mark.parametrize("name", NAMES)

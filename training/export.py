@@ -16,10 +16,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from . import projection
-from .checkpoint import checkpoint_files, git_commit, load_checkpoint, read_metadata, run_summary
+from .checkpoint import CheckpointError, checkpoint_files, git_commit, load_checkpoint, read_metadata, run_summary
 from .clustering import confusion, hungarian_mapping
 from .data import load_mnist
 from .evaluate import batched
@@ -37,6 +38,17 @@ SETTINGS = {"seed": 0, "trustworthiness_k": 15, "knn_k": 5, "umap": {"n_neighbor
 
 def map_path(checkpoint: Path) -> Path:
     return checkpoint.with_name(checkpoint.stem + ".map.safetensors")
+
+
+def read_map(path: Path, tensors: bool = True) -> tuple[dict, dict]:
+    """(tensors, header) of a map file (tensors {} when not asked for); a CheckpointError names the
+    file and the command that makes it."""
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return ({k: f.get_tensor(k) for k in f.keys()} if tensors else {}), f.metadata()
+    except (SafetensorError, OSError, ValueError) as e:
+        name = path.name.removesuffix(".map.safetensors")
+        raise CheckpointError(f"map {path} is missing or unreadable ({e}). Make it with: python -m training export {name}") from e
 
 
 def predictions(model, meta: dict, images: torch.Tensor, latents: torch.Tensor, labels: torch.Tensor,

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from .checkpoint import checkpoint_files, read_metadata, run_summary
+from .export import map_path, read_map
 
 ROOT = Path(__file__).resolve().parent.parent
 CKPT = ROOT / "checkpoints"
@@ -130,17 +131,13 @@ def vae_table(paths: list[Path]) -> str:
 
 def map_table(paths: list[Path]) -> str:
     """The explorer's maps (checkpoints/<name>.map.safetensors): quality of each projection."""
-    from safetensors import safe_open
-
     rows = ["| model | latent kNN-5 % | predictions (% correct) | map | trustworthiness (k=15) | map kNN-5 % |",
             "|---|---:|---|---|---:|---:|"]
     commands_ = set()
     for p in paths:
-        mp = p.with_name(p.stem + ".map.safetensors")
-        if not mp.exists():
+        if not map_path(p).exists():
             continue
-        with safe_open(str(mp), framework="pt") as f:
-            header = f.metadata()
+        _, header = read_map(map_path(p), tensors=False)
         q = json.loads(header["quality"])
         commands_.add(header["command"])
         first = f"| `{header['model']}` | {q['latent_knn5']:.2f} | {q['pred_source']} ({q['pred_accuracy']:.2f}) "
@@ -186,7 +183,7 @@ def card_section() -> str:
            vae_table(vaes), "", commands(vaes), ""] if vaes else []),
         *(["The latent explorer's maps of the 10,000 test digits: trustworthiness (k=15; 1 means the map "
            "invents no neighbours) and leave-one-out kNN-5 accuracy in the latent and in each map.", "",
-           map_table(paths), ""] if any(p.with_name(p.stem + ".map.safetensors").exists() for p in paths) else []),
+           map_table(paths), ""] if any(map_path(p).exists() for p in paths) else []),
         "Regenerate this table with `python -m training.model_card`.",
         END,
     ])
