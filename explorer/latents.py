@@ -316,10 +316,11 @@ def selection(name, proj, dim, indices):
     m, proj, dim, _ = _check_view(name, proj, dim, "label")
     idx = _indices(indices, len(m.labels))
     coords = m.coords[f"{proj}_{dim}d"]
-    shown = torch.tensor(idx[:100])
-    grid = mosaic(runtime.test_set().images[shown].float() / 255, 10)
-    counts = np.bincount(m.labels[torch.tensor(idx)].numpy(), minlength=10)
-    wrong = int((m.pred[torch.tensor(idx)] != m.labels[torch.tensor(idx)]).sum())
+    picked = torch.tensor(idx)
+    grid = mosaic(runtime.test_set().images[picked[:100]].float() / 255, 10)
+    labels = m.labels[picked]
+    counts = np.bincount(labels.numpy(), minlength=10)
+    wrong = int((m.pred[picked] != labels).sum())
     text = (f"**{len(idx)} points** selected ({wrong} predicted wrong); by true digit: "
             + ", ".join(f"{d}: {c}" for d, c in enumerate(counts) if c) + ("" if len(idx) <= 100 else ". The first 100 are shown."))
     out = Path(tempfile.mkdtemp(prefix="selection-")) / f"{name}-{proj}-{dim}d-selection.csv"

@@ -4,6 +4,7 @@ latent with sliders, reconstruct a digit. Every answer is one small batch throug
 import json
 import math
 import tempfile
+from functools import lru_cache
 from pathlib import Path
 
 import gradio as gr
@@ -12,6 +13,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from training.checkpoint import CheckpointError, read_metadata
+from training.evaluate import batched
 
 from . import runtime
 from .figures import mosaic, served, to_uint8
@@ -130,15 +132,11 @@ def vae_interpolate_drawing(name, sketch, index_b, method, steps):
 
 # ---- the 2-d manifold --------------------------------------------------------------------------
 
-@torch.no_grad()
+@lru_cache(maxsize=1)
 def _test_latents() -> tuple[torch.Tensor, torch.Tensor]:
     """vae2d's posterior means of the test set (N, 2) and the labels, computed once."""
-    if not hasattr(_test_latents, "cache"):
-        from training.evaluate import batched
-
-        model, test = _model("vae2d"), runtime.test_set()
-        _test_latents.cache = batched(model.encode, test.images, runtime.device()), test.labels
-    return _test_latents.cache
+    model, test = _model("vae2d"), runtime.test_set()
+    return batched(model.encode, test.images, runtime.device()), test.labels
 
 
 MANIFOLD_SCALE = 2  # screen pixels per MNIST pixel in the manifold image
