@@ -1,9 +1,15 @@
-"""Convolutional VAE with a diagonal Gaussian posterior and a Bernoulli decoder (`vae`, `vae2d`).
+"""VAE with a convolutional encoder, a diagonal Gaussian posterior and a Bernoulli decoder (`vae`, `vae2d`).
 
-The encoder gives the posterior's mean and log-variance (log-variance rather than sigma: any real
-output is valid, so no ReLU or softplus clips it); the decoder gives per-pixel Bernoulli logits,
-so the reconstruction term is a binary cross-entropy in nats against dynamically binarized digits.
-Two stride-2 convolutions each way keep it at about 220 k parameters (16-d latent) for CPU training.
+The encoder (two stride-2 convolutions) gives the posterior's mean and log-variance (log-variance
+rather than sigma: any real output is valid, so no ReLU or softplus clips it); the decoder gives
+per-pixel Bernoulli logits, so the reconstruction term is a binary cross-entropy in nats against
+dynamically binarized digits.
+
+The decoder is dense (two hidden layers), not transposed convolutions. On a CPU the dense decoder
+is what makes a long run and the likelihood affordable: the 1000-sample importance-weighted
+bound decodes 10 million latents, about 100 k per second through this decoder against 9 k
+through a two-layer transposed-convolution one of a quarter of its size, and in equal training
+time (150 s on 2 cores) it reached a better ELBO (98.8 against 100.8 nats).
 """
 
 from dataclasses import dataclass, field
@@ -15,8 +21,9 @@ from torch import nn
 
 @dataclass
 class VAEConfig:
-    latent_dim: int = 16  # enough for sharp samples; the explorer projects it to 2-d
-    widths: list[int] = field(default_factory=lambda: [32, 64])  # conv channels at 14x14 and 7x7
+    latent_dim: int = 32  # dimensions the data does not need collapse to the prior (the KL shows which)
+    widths: list[int] = field(default_factory=lambda: [32, 64])  # encoder conv channels at 14x14 and 7x7
+    hidden: int = 512  # width of the decoder's two hidden layers
 
 
 @dataclass
@@ -51,11 +58,11 @@ class VAE(nn.Module):
             nn.Flatten(),
             nn.Linear(c2 * 7 * 7, 2 * d),  # mu and logvar side by side
         )
+        h = config.hidden
         self.decoder = nn.Sequential(
-            nn.Linear(d, c2 * 7 * 7), nn.ReLU(inplace=True),
-            nn.Unflatten(1, (c2, 7, 7)),
-            nn.ConvTranspose2d(c2, c1, 4, stride=2, padding=1), nn.ReLU(inplace=True),  # (B, c1, 14, 14)
-            nn.ConvTranspose2d(c1, 1, 4, stride=2, padding=1),  # (B, 1, 28, 28)
+            nn.Linear(d, h), nn.ReLU(inplace=True),
+            nn.Linear(h, h), nn.ReLU(inplace=True),
+            nn.Linear(h, 28 * 28), nn.Unflatten(1, (1, 28, 28)),  # one logit per pixel
         )
 
     def posterior(self, x: torch.Tensor) -> Posterior:
