@@ -19,9 +19,9 @@ from . import runtime
 from .figures import mosaic, served, to_uint8
 from .inputs import choice, from_sketch, sketchpad, whole
 
-MODELS = [("vae: 16-d latent", "vae"), ("vae2d: 2-d latent", "vae2d")]
+MODELS = [("vae: 32-d latent", "vae"), ("vae2d: 2-d latent", "vae2d")]
 METHODS = [("Spherical (slerp)", "slerp"), ("Linear", "linear")]
-N_SLIDERS = 8  # the first dimensions of the latent get a slider each
+N_SLIDERS = 8  # a latent of up to 8 dimensions gets a slider for each; a larger one for its 8 most used
 SLIDER_RANGE = 4.0  # the prior is N(0, I): +-4 covers all but 1 in 15,000 of it per dimension
 PALETTE = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75),
            (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207)]
@@ -132,10 +132,10 @@ def vae_interpolate_drawing(name, sketch, index_b, method, steps):
 
 # ---- the 2-d manifold --------------------------------------------------------------------------
 
-@lru_cache(maxsize=1)
-def _test_latents() -> tuple[torch.Tensor, torch.Tensor]:
-    """vae2d's posterior means of the test set (N, 2) and the labels, computed once."""
-    model, test = _model("vae2d"), runtime.test_set()
+@lru_cache(maxsize=2)
+def _test_latents(name: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """A VAE's posterior means of the test set (N, D) and the labels, computed once."""
+    model, test = _model(name), runtime.test_set()
     return batched(model.encode, test.images, runtime.device()), test.labels
 
 
@@ -158,7 +158,7 @@ def manifold(extent, side):
     size = side * 28 * MANIFOLD_SCALE
     canvas = Image.new("RGB", (size, size), "white")
     dots = ImageDraw.Draw(canvas)
-    latents, labels = _test_latents()
+    latents, labels = _test_latents("vae2d")
     px = ((latents + extent) / (2 * extent) * size).numpy()
     for (x, y), d in zip(px, labels.tolist()):
         if 0 <= x < size and 0 <= y < size:
@@ -190,31 +190,45 @@ def manifold_clicked(extent, side, evt: gr.SelectData):
 
 # ---- sliders and reconstruction ----------------------------------------------------------------
 
+def slider_dims(name) -> list[int]:
+    """The latent dimensions the sliders move: all of a small latent, in order; of a larger one the
+    N_SLIDERS most used, most used first. Used means the posterior mean varies over the test set
+    (Burda et al.'s active units): a dimension the KL has collapsed to the prior has a mean near 0
+    for every digit, and its slider would change nothing."""
+    latents, _ = _test_latents(choice(name, MODELS, "model"))
+    if latents.shape[1] <= N_SLIDERS:
+        return list(range(latents.shape[1]))
+    return latents.var(0).argsort(descending=True)[:N_SLIDERS].tolist()
+
+
 def start_sliders(name, index):
-    """Encode a test digit: the first N_SLIDERS dimensions of its posterior mean (0 beyond the
+    """Encode a test digit: its posterior mean on the slider dimensions (0 for sliders beyond the
     latent's size) for the sliders, and its decoded image."""
-    model = _model(name)
+    model, dims = _model(name), slider_dims(name)
     z = _encode(model, _test_digit(index))
-    values = [round(float(z[j].clamp(-SLIDER_RANGE, SLIDER_RANGE)), 2) if j < len(z) else 0.0 for j in range(N_SLIDERS)]
+    values = [round(float(z[d].clamp(-SLIDER_RANGE, SLIDER_RANGE)), 2) for d in dims] + [0.0] * (N_SLIDERS - len(dims))
     return (*values, served(to_uint8(_decode(model, z[None])[0], scale=8)))
 
 
-def slider_visibility(name):
-    """One slider per latent dimension, up to N_SLIDERS."""
+def slider_labels(name):
+    """A visible slider per slider dimension, labelled with that dimension and its spread over the test set."""
     try:
-        d = json.loads(read_metadata(runtime.checkpoint_path(choice(name, MODELS, "model")))["config"])["latent_dim"]
-    except (CheckpointError, KeyError, ValueError):
-        d = N_SLIDERS  # no checkpoint: the handlers say so
-    return [gr.update(visible=j < d) for j in range(N_SLIDERS)]
+        latents, _ = _test_latents(choice(name, MODELS, "model"))
+        dims = slider_dims(name)
+    except gr.Error:  # no checkpoint: the handlers say so
+        return [gr.update(visible=True) for _ in range(N_SLIDERS)]
+    std = latents.std(0)
+    return [gr.update(visible=True, label=f"z{dims[j] + 1} (test-set spread {std[dims[j]]:.2f})") if j < len(dims)
+            else gr.update(visible=False) for j in range(N_SLIDERS)]
 
 
 @runtime.gpu
 def slide(name, index, *values):
-    """Decode the test digit's latent with its first dimensions replaced by the slider values."""
-    model = _model(name)
+    """Decode the test digit's latent with its slider dimensions replaced by the slider values."""
+    model, dims = _model(name), slider_dims(name)
     z = _encode(model, _test_digit(index))
-    for j, v in enumerate(values[: min(N_SLIDERS, len(z))]):
-        z[j] = _number(v, f"slider z{j + 1}", -SLIDER_RANGE, SLIDER_RANGE)
+    for j, d in enumerate(dims[: len(values)]):
+        z[d] = _number(values[j], f"slider z{d + 1}", -SLIDER_RANGE, SLIDER_RANGE)
     return served(to_uint8(_decode(model, z[None])[0], scale=8))
 
 
@@ -254,12 +268,12 @@ def scores() -> str:
 
 
 def warm() -> None:
-    """Load both VAEs and vae2d's test latents (for the app's warm-up thread)."""
-    try:
-        _model("vae")
-        _test_latents()
-    except gr.Error:
-        pass
+    """Load both VAEs and their test latents (for the app's warm-up thread)."""
+    for name in ("vae", "vae2d"):
+        try:
+            _test_latents(name)
+        except gr.Error:
+            pass
 
 
 def first_view(name, seed, temperature, side, extent, grid):
@@ -349,6 +363,7 @@ def build(demo: gr.Blocks):
             recon_text = gr.Markdown()
 
     demo.load(first_view, [model, seed, temperature, side, extent, grid], [samples, plane], api_name=False)
+    demo.load(slider_labels, model, sliders, api_name=False)
     sample_btn.click(sample, [model, seed, temperature, side], samples, api_name="vae_sample")
     reroll_btn.click(reroll, None, seed, api_name=False).then(sample, [model, seed, temperature, side], samples, api_name=False)
     interp_btn.click(vae_interpolate, [model, index_a, index_b, method, steps], [strip, gif], api_name="vae_interpolate")
@@ -361,7 +376,7 @@ def build(demo: gr.Blocks):
     plane.select(manifold_clicked, [extent, grid], [point_img, point_text, z1, z2], api_name=False)
     point_btn.click(decode_point, [z1, z2], [point_img, point_text], api_name="vae_decode_point")
     encode_btn.click(start_sliders, [model, slider_index], [*sliders, slid], api_name="vae_encode")
-    model.change(slider_visibility, model, sliders, api_name=False)
+    model.change(slider_labels, model, sliders, api_name=False)
     # while a slider moves, only the latest value is decoded (answers take a few ms; none pile up)
     gr.on([ev for s in sliders for ev in (s.input, s.release)], slide, [model, slider_index, *sliders], slid,
           api_name="vae_slide", trigger_mode="always_last", show_progress="hidden")

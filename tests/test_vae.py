@@ -193,6 +193,22 @@ def test_smoke_run_writes_a_loadable_checkpoint(smoke_checkpoint):
     assert [row["epoch"] for row in json.loads(meta["history"])] == [1]
 
 
+
+def test_a_warm_started_run_starts_from_its_parent_and_records_it(smoke_checkpoint, tmp_path):
+    out = tmp_path / "child.safetensors"
+    proc = run(["-m", "training", "vae", "--smoke", "--init", str(smoke_checkpoint), "--out", str(out)])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "warm start from" in proc.stdout
+    meta, parent_meta = read_metadata(out), read_metadata(smoke_checkpoint)
+    parent = json.loads(meta["parent"])
+    assert parent["command"] == parent_meta["command"] and parent["train_samples"] == 4 * 128
+    assert json.loads(meta["recipe"])["init"] == str(smoke_checkpoint)
+    # four more batches from the parent's weights: close to them, but trained
+    a, b = load_checkpoint(smoke_checkpoint).state_dict(), load_checkpoint(out).state_dict()
+    assert a.keys() == b.keys() and any(not torch.equal(a[k], b[k]) for k in a)
+    assert all((a[k] - b[k]).abs().max() < 0.05 for k in a)
+
+
 def test_evaluate_cli(smoke_checkpoint):
     proc = run(["-m", "training.evaluate", str(smoke_checkpoint), "--limit", "50", "--k", "5"])
     assert proc.returncode == 0, proc.stderr[-3000:]

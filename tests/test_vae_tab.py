@@ -85,6 +85,28 @@ def test_sliders_start_from_the_encoded_digit(client):
     assert np.abs(at_mu - pixels(values[-1])).max() <= 1 and np.abs(at_mu - moved).max() > 50
 
 
+
+@trained
+def test_a_large_latent_gets_sliders_on_its_most_used_dimensions(client):
+    latents, _ = vae._test_latents("vae")
+    dims = vae.slider_dims("vae")
+    assert latents.shape[1] > vae.N_SLIDERS and len(set(dims)) == len(dims) == vae.N_SLIDERS
+    spread = latents.var(0)
+    assert spread[dims].min() >= spread[[d for d in range(latents.shape[1]) if d not in dims]].max()
+    assert spread[dims].tolist() == sorted(spread[dims].tolist(), reverse=True)  # most used first
+    values = client.predict("vae", 7, api_name="/vae_encode")
+    image = runtime.test_set().images[7].float().div(255).reshape(1, 1, 28, 28)
+    mu = runtime.model("vae").encode(image.to(runtime.device()))[0]
+    assert np.allclose(values[: vae.N_SLIDERS], mu[dims].clamp(-4, 4).tolist(), atol=0.006)
+    # the most used dimension changes the digit; the first slider moves it
+    at_mu = pixels(client.predict("vae", 7, *values[: vae.N_SLIDERS], api_name="/vae_slide"))
+    moved = pixels(client.predict("vae", 7, -3.0 if values[0] > 0 else 3.0, *values[1 : vae.N_SLIDERS], api_name="/vae_slide"))
+    assert np.abs(at_mu - moved).max() > 50
+    labels = vae.slider_labels("vae")
+    assert labels[0]["label"].startswith(f"z{dims[0] + 1} ") and all(u["visible"] for u in labels)
+    assert [u["visible"] for u in vae.slider_labels("vae2d")] == [True, True] + [False] * (vae.N_SLIDERS - 2)
+
+
 BAD = [
     ("/vae_sample", ("nope", 0, 1.0, 4), "Unknown model|not in the list of choices"),
     ("/vae_sample", ("vae", -1, 1.0, 4), "whole number|less than minimum"),

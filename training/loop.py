@@ -16,7 +16,7 @@ import torch.distributed as dist
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
-from .checkpoint import git_commit, save_checkpoint
+from .checkpoint import git_commit, read_metadata, run_summary, save_checkpoint
 from .data import MNIST, Split, load_mnist, train_val_split
 
 
@@ -154,6 +154,19 @@ def start_or_resume(state_path: Path | None, model, opt, gen: torch.Generator, *
     # the commit is taken now: commits made while a long run trains are not its code
     return {"epoch": 0, "step": 0, "samples": 0, "wall_time_s": 0.0, "history": [], "command": command,
             "recipe": recipe, "commit": git_commit()}
+
+
+def warm_start(model, path: str) -> dict:
+    """Copy the tensors of a checkpoint whose name and shape match (a new head starts fresh) and
+    return the parent run's summary, kept in the child's header because the parent file itself is
+    usually overwritten by its child."""
+    meta = read_metadata(path)  # a clear error for a missing or broken file
+    saved = load_file(path)
+    own = model.state_dict()
+    same = {k: v for k, v in saved.items() if k in own and own[k].shape == v.shape}
+    model.load_state_dict(same, strict=False)
+    print(f"warm start from {path}: {len(same)} of {len(own)} tensors")
+    return run_summary(meta)
 
 
 def device_name(device: torch.device) -> str:

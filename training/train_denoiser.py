@@ -15,14 +15,12 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file
 from tqdm import tqdm
 
-from .checkpoint import read_metadata, run_summary
 from .data import to_float
 from .distortions import distort_mixed, translate
 from .evaluate import evaluate_denoiser
-from .loop import end_epoch, finish, lr_at, optimizer_step, setup, start_or_resume
+from .loop import end_epoch, finish, lr_at, optimizer_step, setup, start_or_resume, warm_start
 
 
 @dataclass
@@ -80,19 +78,6 @@ def frozen_batchnorm(model):
     finally:
         for m in norms:
             m.train()
-
-
-def warm_start(model, path: str) -> dict:
-    """Copy the tensors of a checkpoint whose name and shape match (a new head starts fresh) and
-    return the parent run's summary, kept in the child's header because the parent file itself is
-    usually overwritten by its child."""
-    meta = read_metadata(path)  # a clear error for a missing or broken file
-    saved = load_file(path)
-    own = model.state_dict()
-    same = {k: v for k, v in saved.items() if k in own and own[k].shape == v.shape}
-    model.load_state_dict(same, strict=False)
-    print(f"warm start from {path}: {len(same)} of {len(own)} tensors")
-    return run_summary(meta)
 
 
 def train(model_name: str, r: Recipe, *, device: torch.device, out: Path, state_path: Path | None,

@@ -17,7 +17,7 @@ from tqdm import tqdm
 from .data import to_float
 from .checkpoint import load_checkpoint
 from .evaluate import evaluate_vae, sample_quality
-from .loop import end_epoch, finish, lr_at, optimizer_step, setup, start_or_resume
+from .loop import end_epoch, finish, lr_at, optimizer_step, setup, start_or_resume, warm_start
 from .vae_objective import binarize, elbo_terms
 
 
@@ -34,6 +34,7 @@ class Recipe:
     warmup_frac: float = 0.0  # share of steps with a linear lr warm-up (read by lr_at); the KL warm-up already eases the start
     cosine: bool = True  # cosine decay of the lr to zero
     iwae_k: int = 1000  # importance samples per test image for the final IWAE bound (10 in smoke runs)
+    init: str | None = None  # checkpoint whose weights start the run (no KL warm-up then: its decoder already uses the latent)
     seed: int = 0
     val_size: int = 5000
     smoke: bool = False
@@ -60,13 +61,17 @@ def train(model_name: str, r: Recipe, *, device: torch.device, out: Path, state_
 
     dist_, data, train_split, val_split, test = setup(r, device)
     device = dist_.device
-    model = build_model(model_name, config).to(device).to(memory_format=torch.channels_last)  # faster CPU convs
+    model = build_model(model_name, config)
+    parent = warm_start(model, r.init) if r.init else None
+    model = model.to(device).to(memory_format=torch.channels_last)  # faster CPU convs
     net = dist_.wrap(model)  # what training steps call; `model` is the same weights, unwrapped
     opt = torch.optim.Adam(model.parameters(), lr=r.lr)
     gen = torch.Generator(device=device).manual_seed(r.seed)
     steps_per_epoch = math.ceil(len(train_split) / r.batch_size)
     total = steps_per_epoch * r.epochs
     info = start_or_resume(state_path if resume else None, model, opt, gen, command=command, recipe=asdict(r))
+    if parent and "parent" not in info:  # a resumed run already holds it
+        info["parent"] = parent
     t_start = time.time() - info["wall_time_s"]
     images = train_split.images.to(device)  # (N, 28, 28) uint8
     for epoch in range(info["epoch"], r.epochs):
@@ -84,7 +89,7 @@ def train(model_name: str, r: Recipe, *, device: torch.device, out: Path, state_
             x, eps = dist_.shard(x), dist_.shard(eps)
             for g in opt.param_groups:
                 g["lr"] = lr_at(step, total, r)
-            beta = kl_weight_at(step, steps_per_epoch, r)
+            beta = 1.0 if r.init else kl_weight_at(step, steps_per_epoch, r)
             recon_nll, kl = elbo_terms(x, net(x, eps=eps))
             loss = (recon_nll + beta * kl).mean()
             optimizer_step(opt, loss, info, len(idx))
