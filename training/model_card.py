@@ -120,12 +120,14 @@ def vae_table(paths: list[Path]) -> str:
     rows += [f"| {name} | | | {nll} | | | | | | | | |" for name, nll in VAE_ANCHORS]
     for p in paths:
         meta = read_metadata(p)
-        m, run = json.loads(meta["metrics"]), run_summary(meta)
+        m, runs = json.loads(meta["metrics"]), stages(meta)
+        samples = sum(r["train_samples"] for r in runs)
+        minutes = " + ".join(f"{r['wall_time_s'] / 60:.0f}" for r in runs) + " min"
+        devices = " · ".join(sorted({r["device"] for r in runs}))
         rows.append(
-            f"| `{meta['model']}` ({p.name}) | {run['config']['latent_dim']} | {m['parameters']:,} | {m['iwae_nll']:.2f} "
+            f"| `{meta['model']}` ({p.name}) | {runs[-1]['config']['latent_dim']} | {m['parameters']:,} | {m['iwae_nll']:.2f} "
             f"| {m['neg_elbo']:.2f} | {m['elbo_gap']:.2f} | {m['k']} | {m.get('samples_confident_pct', float('nan')):.1f} % "
-            f"| {m.get('samples_class_entropy', float('nan')):.3f} | {run['train_samples']:,} | {run['device']} "
-            f"| {run['wall_time_s'] / 60:.0f} min |")
+            f"| {m.get('samples_class_entropy', float('nan')):.3f} | {samples:,} | {devices} | {minutes} |")
     return "\n".join(rows)
 
 
