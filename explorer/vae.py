@@ -195,10 +195,15 @@ def slider_dims(name) -> list[int]:
     N_SLIDERS most used, most used first. Used means the posterior mean varies over the test set
     (Burda et al.'s active units): a dimension the KL has collapsed to the prior has a mean near 0
     for every digit, and its slider would change nothing."""
-    latents, _ = _test_latents(choice(name, MODELS, "model"))
+    return list(_slider_dims(choice(name, MODELS, "model")))
+
+
+@lru_cache(maxsize=2)
+def _slider_dims(name: str) -> tuple[int, ...]:
+    latents, _ = _test_latents(name)
     if latents.shape[1] <= N_SLIDERS:
-        return list(range(latents.shape[1]))
-    return latents.var(0).argsort(descending=True)[:N_SLIDERS].tolist()
+        return tuple(range(latents.shape[1]))
+    return tuple(latents.var(0).argsort(descending=True)[:N_SLIDERS].tolist())
 
 
 def start_sliders(name, index):
