@@ -1,6 +1,7 @@
 """The VAEs: output contract, the objective and the IWAE bound, seeded sampling, binarization, the
 KL warm-up, and a smoke run plus evaluation through the CLIs."""
 
+import dataclasses
 import json
 import math
 import os
@@ -162,6 +163,8 @@ def test_kl_warmup_rises_to_one():
     assert 0 < betas[0] < 0.01
     assert all(a < b for a, b in zip(betas[: warm - 1], betas[1:warm]))
     assert set(betas[warm - 1 :]) == {1.0}
+    # a warm-started run's decoder already uses the latent: full KL from its first step
+    assert kl_weight_at(0, spe, dataclasses.replace(r, init="parent.safetensors")) == 1.0
 
 
 # --- smoke run and evaluation through the CLIs ---------------------------------------------------
@@ -191,7 +194,6 @@ def test_smoke_run_writes_a_loadable_checkpoint(smoke_checkpoint):
     assert m["neg_elbo"] == pytest.approx(m["recon_nll"] + m["kl"], abs=2e-3)
     assert json.loads(meta["recipe"])["smoke"] is True
     assert [row["epoch"] for row in json.loads(meta["history"])] == [1]
-
 
 
 def test_a_warm_started_run_starts_from_its_parent_and_records_it(smoke_checkpoint, tmp_path):

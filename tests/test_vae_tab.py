@@ -85,7 +85,6 @@ def test_sliders_start_from_the_encoded_digit(client):
     assert np.abs(at_mu - pixels(values[-1])).max() <= 1 and np.abs(at_mu - moved).max() > 50
 
 
-
 @trained
 def test_a_large_latent_gets_sliders_on_its_most_used_dimensions(client):
     latents, _ = vae._test_latents("vae")

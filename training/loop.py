@@ -140,9 +140,12 @@ def load_state(path: Path, model, opt, gen: torch.Generator) -> dict:
     return info
 
 
-def start_or_resume(state_path: Path | None, model, opt, gen: torch.Generator, *, command: str, recipe: dict) -> dict:
+def start_or_resume(state_path: Path | None, model, opt, gen: torch.Generator, *, command: str, recipe: dict,
+                    parent: dict | None = None) -> dict:
     """Fresh progress, or the progress saved in state_path (which then also restores model,
-    optimizer and generator) when that file exists and was written with the same recipe."""
+    optimizer and generator) when that file exists and was written with the same recipe.
+    `parent`, the summary of the run this one starts from, goes into fresh progress; resumed
+    progress already holds it."""
     if state_path is not None and state_path.exists():
         info = load_state(state_path, model, opt, gen)
         if info["recipe"] != recipe:
@@ -152,8 +155,11 @@ def start_or_resume(state_path: Path | None, model, opt, gen: torch.Generator, *
         info.setdefault("resumes", []).append({"epoch": info["epoch"], "command": command, "commit": git_commit()})
         return info
     # the commit is taken now: commits made while a long run trains are not its code
-    return {"epoch": 0, "step": 0, "samples": 0, "wall_time_s": 0.0, "history": [], "command": command,
+    info = {"epoch": 0, "step": 0, "samples": 0, "wall_time_s": 0.0, "history": [], "command": command,
             "recipe": recipe, "commit": git_commit()}
+    if parent:
+        info["parent"] = parent
+    return info
 
 
 def warm_start(model, path: str) -> dict:

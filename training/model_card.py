@@ -27,6 +27,14 @@ def stages(meta: dict) -> list[dict]:
     return ([parent] if parent else []) + [run_summary(meta)]
 
 
+def totals(meta: dict) -> tuple[str, str, str]:
+    """Training samples, devices and wall time over all the runs behind a checkpoint, as card cells."""
+    runs = stages(meta)
+    samples = sum(r["train_samples"] for r in runs)
+    minutes = " + ".join(f"{r['wall_time_s'] / 60:.0f}" for r in runs) + " min"
+    return f"{samples:,}", " · ".join(sorted({r["device"] for r in runs})), minutes
+
+
 def denoiser_table(paths: list[Path]) -> str:
     rows = [
         "| model | parameters | clean % | noisy % | reconstructed % | noisy % rows/cols · clamp · fractional "
@@ -38,15 +46,12 @@ def denoiser_table(paths: list[Path]) -> str:
     for p in paths:
         meta = read_metadata(p)
         m = json.loads(meta["metrics"])
-        runs = stages(meta)
-        samples = sum(r["train_samples"] for r in runs)
-        minutes = " + ".join(f"{r['wall_time_s'] / 60:.0f}" for r in runs) + " min"
-        devices = " · ".join(sorted({r["device"] for r in runs}))
+        samples, devices, minutes = totals(meta)
         rows.append(
             f"| `{meta['model']}` ({p.name}) | {m['parameters']:,} | {m['acc_clean']:.2f} | {m['acc_noisy']:.2f} "
             f"| {m['acc_recon']:.2f} | {m['acc_noisy_rows_cols']:.2f} · {m['acc_noisy_clamp']:.2f} · {m['acc_noisy_fractional']:.2f} "
             f"| {m['psnr_recon_rows_cols']:.1f} · {m['psnr_recon_clamp']:.1f} · {m['psnr_recon_fractional']:.1f} "
-            f"| {samples:,} | {devices} | {minutes} |"
+            f"| {samples} | {devices} | {minutes} |"
         )
     return "\n".join(rows)
 
@@ -120,14 +125,12 @@ def vae_table(paths: list[Path]) -> str:
     rows += [f"| {name} | | | {nll} | | | | | | | | |" for name, nll in VAE_ANCHORS]
     for p in paths:
         meta = read_metadata(p)
-        m, runs = json.loads(meta["metrics"]), stages(meta)
-        samples = sum(r["train_samples"] for r in runs)
-        minutes = " + ".join(f"{r['wall_time_s'] / 60:.0f}" for r in runs) + " min"
-        devices = " · ".join(sorted({r["device"] for r in runs}))
+        m, cfg = json.loads(meta["metrics"]), json.loads(meta["config"])
+        samples, devices, minutes = totals(meta)
         rows.append(
-            f"| `{meta['model']}` ({p.name}) | {runs[-1]['config']['latent_dim']} | {m['parameters']:,} | {m['iwae_nll']:.2f} "
+            f"| `{meta['model']}` ({p.name}) | {cfg['latent_dim']} | {m['parameters']:,} | {m['iwae_nll']:.2f} "
             f"| {m['neg_elbo']:.2f} | {m['elbo_gap']:.2f} | {m['k']} | {m.get('samples_confident_pct', float('nan')):.1f} % "
-            f"| {m.get('samples_class_entropy', float('nan')):.3f} | {samples:,} | {devices} | {minutes} |")
+            f"| {m.get('samples_class_entropy', float('nan')):.3f} | {samples} | {devices} | {minutes} |")
     return "\n".join(rows)
 
 

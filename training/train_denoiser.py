@@ -95,9 +95,8 @@ def train(model_name: str, r: Recipe, *, device: torch.device, out: Path, state_
     n_kinds = len(r.mix)
     steps_per_epoch = math.ceil(len(train_split) * n_kinds / r.batch_size)
     total = steps_per_epoch * r.epochs
-    info = start_or_resume(state_path if resume else None, model, opt, gen, command=command, recipe=asdict(r))
-    if parent and "parent" not in info:  # a resumed run already holds it
-        info["parent"] = parent
+    info = start_or_resume(state_path if resume else None, model, opt, gen, command=command, recipe=asdict(r),
+                           parent=parent)
     t_start = time.time() - info["wall_time_s"]
     images = train_split.images.to(device)
     labels = train_split.labels.to(device)

@@ -57,8 +57,8 @@ def train(model_name: str, r: Recipe, *, device: torch.device, out: Path, state_
     y_train = train_split.labels.to(device)
     opt = torch.optim.Adam(model.head.parameters(), lr=r.lr)
     gen = torch.Generator(device="cpu").manual_seed(r.seed)
-    info = start_or_resume(None, model, opt, gen, command=command, recipe=asdict(r))
-    info["parent"] = run_summary(read_metadata(r.autoencoder))
+    info = start_or_resume(None, model, opt, gen, command=command, recipe=asdict(r),
+                           parent=run_summary(read_metadata(r.autoencoder)))
     t_start = time.time()
     steps = math.ceil(len(z_train) / r.batch_size)
     for _ in range(r.epochs):

@@ -51,8 +51,9 @@ RECIPES = {
 
 
 def kl_weight_at(step: int, steps_per_epoch: int, r: Recipe) -> float:
+    """beta at a step: the warm-up ramp, or 1 throughout for a warm-started run (see Recipe.init)."""
     warm = r.kl_warmup_epochs * steps_per_epoch
-    return 1.0 if warm <= 0 else min(1.0, (step + 1) / warm)
+    return 1.0 if warm <= 0 or r.init else min(1.0, (step + 1) / warm)
 
 
 def train(model_name: str, r: Recipe, *, device: torch.device, out: Path, state_path: Path | None,
@@ -69,9 +70,8 @@ def train(model_name: str, r: Recipe, *, device: torch.device, out: Path, state_
     gen = torch.Generator(device=device).manual_seed(r.seed)
     steps_per_epoch = math.ceil(len(train_split) / r.batch_size)
     total = steps_per_epoch * r.epochs
-    info = start_or_resume(state_path if resume else None, model, opt, gen, command=command, recipe=asdict(r))
-    if parent and "parent" not in info:  # a resumed run already holds it
-        info["parent"] = parent
+    info = start_or_resume(state_path if resume else None, model, opt, gen, command=command, recipe=asdict(r),
+                           parent=parent)
     t_start = time.time() - info["wall_time_s"]
     images = train_split.images.to(device)  # (N, 28, 28) uint8
     for epoch in range(info["epoch"], r.epochs):
@@ -89,7 +89,7 @@ def train(model_name: str, r: Recipe, *, device: torch.device, out: Path, state_
             x, eps = dist_.shard(x), dist_.shard(eps)
             for g in opt.param_groups:
                 g["lr"] = lr_at(step, total, r)
-            beta = 1.0 if r.init else kl_weight_at(step, steps_per_epoch, r)
+            beta = kl_weight_at(step, steps_per_epoch, r)
             recon_nll, kl = elbo_terms(x, net(x, eps=eps))
             loss = (recon_nll + beta * kl).mean()
             optimizer_step(opt, loss, info, len(idx))
