@@ -20,6 +20,7 @@ class DenoiserConfig:
     decoder_widths: list[int] = field(default_factory=lambda: [16, 32])  # decoder channels at 28x28, 14x14
     decoder_convs: int = 1  # 3x3 convs per decoder stage; the decoder is most of the cost, 1 is enough for 20+ dB
     zero_mask_input: bool = True  # also feed 1[x == 0]: removed lines and clamped / fractional noise leave exact zeros
+    res_blocks: int = 0  # residual blocks at 7x7 after the bottleneck; each starts as the identity, so they can be added to a trained net
     head: str = "pool"  # "pool": mean+max pooled 7x7 features; "conv": a strided conv to 4x4, flattened (keeps layout)
     head_channels: int = 64  # channels of the "conv" head's 4x4 map
     head_hidden: int = 128  # hidden units of the classifier MLP
@@ -29,6 +30,20 @@ class DenoiserConfig:
 class DenoiserOutput(NamedTuple):
     recon: torch.Tensor  # (B, 1, 28, 28) in [0, 1]
     logits: torch.Tensor  # (B, 10)
+
+
+class ResBlock(nn.Module):
+    """relu(x + bn(conv(relu(bn(conv(x)))))), the last BatchNorm's scale starting at zero: on a
+    non-negative x (a ReLU's output) a fresh block is the identity, so warm starts keep their function."""
+
+    def __init__(self, c: int):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(c, c, 3, padding=1, bias=False), nn.BatchNorm2d(c), nn.ReLU(inplace=True),
+                                  nn.Conv2d(c, c, 3, padding=1, bias=False), nn.BatchNorm2d(c))
+        nn.init.zeros_(self.body[-1].weight)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(x + self.body(x))
 
 
 def conv_block(c_in: int, c_out: int, n: int = 2) -> nn.Sequential:
@@ -51,6 +66,7 @@ class Denoiser(nn.Module):
         self.enc1 = conv_block(c_in, c1)
         self.enc2 = conv_block(c1, c2)
         self.bottleneck = conv_block(c2, c3)
+        self.res = nn.Sequential(*(ResBlock(c3) for _ in range(config.res_blocks)))  # empty: the identity
         if config.head == "pool":
             # average and max pooling together: how much of each feature, and how strongly
             self.reduce = nn.Identity()
@@ -79,7 +95,7 @@ class Denoiser(nn.Module):
             x = torch.cat([x, (x == 0).to(x.dtype)], 1)  # (B, 2, 28, 28)
         e1 = self.enc1(x)  # (B, c1, 28, 28)
         e2 = self.enc2(F.max_pool2d(e1, 2))  # (B, c2, 14, 14)
-        z = self.bottleneck(F.max_pool2d(e2, 2))  # (B, c3, 7, 7)
+        z = self.res(self.bottleneck(F.max_pool2d(e2, 2)))  # (B, c3, 7, 7)
         return e1, e2, z
 
     def _pool(self, z: torch.Tensor) -> torch.Tensor:
