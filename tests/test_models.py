@@ -112,3 +112,23 @@ def test_neuron_ae_has_the_reference_layers():
     out = model(x)
     assert out.recon.shape == (3, 1, 28, 28) and 0 <= out.recon.min() and out.recon.max() <= 1
     assert torch.equal(out.code, model.encode(x))
+
+
+def test_residual_blocks_start_as_the_identity(tmp_path):
+    """A net deepened by --init (res_blocks added) computes what its parent did until it trains."""
+    from training.checkpoint import save_checkpoint
+    from training.loop import warm_start
+    parent = built("denoiser")
+    parent.train()
+    parent(batch(1))  # moves the BatchNorm running statistics away from their defaults
+    parent.eval()
+    path = save_checkpoint(parent, tmp_path / "parent.safetensors", {}, command="test", device="cpu",
+                           wall_time_s=0.0, dataset="none")
+    child = build_model("denoiser", {"res_blocks": 2})
+    warm_start(child, str(path))
+    child.eval()
+    x = batch(2)
+    for a, b in zip(parent(x), child(x)):
+        assert torch.allclose(a, b, atol=1e-6)
+    grown = sum(p.numel() for p in child.parameters()) - sum(p.numel() for p in parent.parameters())
+    assert grown == 2 * 2 * (96 * 96 * 9 + 2 * 96)  # two blocks of two 3x3 convs with their BatchNorms

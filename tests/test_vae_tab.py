@@ -6,7 +6,8 @@ import torch
 from PIL import Image
 
 from explorer import runtime, vae
-from training.evaluate import sample_quality
+from training.checkpoint import read_metadata, save_checkpoint
+from training.evaluate import judged_samples, sample_quality
 from training.models import build_model
 from refusals import assert_refused
 
@@ -32,6 +33,14 @@ def test_sample_quality_reads_a_classifier():
     q = sample_quality(build_model("vae2d"), Always3(), n=50)
     assert q["samples_class_counts"] == [0, 0, 0, 50, 0, 0, 0, 0, 0, 0]
     assert q["samples_confident_pct"] == 100.0 and q["samples_class_entropy"] == 0.0
+
+
+def test_judged_samples_name_the_judge_checkpoint(tmp_path):
+    judge = save_checkpoint(build_model("denoiser"), tmp_path / "denoiser.safetensors", {}, command="test",
+                            device="cpu", wall_time_s=0.0, dataset="none")
+    q = judged_samples(build_model("vae2d"), judge)
+    assert q["samples_classifier"] == f"denoiser.safetensors (created {read_metadata(judge)['created']})"
+    assert sum(q["samples_class_counts"]) == q["samples_n"] == 1000
 
 
 NAMES = ["vae", "vae2d"]

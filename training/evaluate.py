@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from .checkpoint import load_checkpoint, read_metadata
 from .data import load_mnist, to_float
 from .distortions import NOISY, distort, translate
 from .vae_objective import binarize, elbo_terms, iwae_nll
@@ -102,6 +103,14 @@ def sample_quality(vae, classifier, *, n: int = 1000, seed: int = PROTOCOL_SEED,
             "samples_class_entropy": round(float(entropy), 4), "samples_class_counts": counts.tolist()}
 
 
+def judged_samples(vae, judge: Path, device: str | torch.device = "cpu") -> dict:
+    """sample_quality by the denoiser checkpoint `judge`, named with its creation time: a later
+    denoiser judges differently, so the header says which one gave the figures."""
+    created = read_metadata(judge)["created"]
+    return {**sample_quality(vae, load_checkpoint(judge, device), device=device),
+            "samples_classifier": f"{judge.name} (created {created})"}
+
+
 @torch.no_grad()
 def batched(fn, images: torch.Tensor, device, batch_size: int = 2000) -> torch.Tensor:
     """fn (a model method; the model in eval mode) over uint8 images (N, 28, 28) in batches,
@@ -143,8 +152,6 @@ def evaluate_neurons(model, images: torch.Tensor, labels: torch.Tensor, *, batch
 
 
 def main(argv=None):
-    from .checkpoint import load_checkpoint, read_metadata
-
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("checkpoint")
     p.add_argument("--limit", type=int, default=None, help="score only the first N test images (for quick checks)")
@@ -161,8 +168,7 @@ def main(argv=None):
         metrics = evaluate_vae(model, images, k=args.k, device=args.device)
         judge = Path(args.checkpoint).with_name("denoiser.safetensors")
         if judge.exists():
-            metrics.update(sample_quality(model, load_checkpoint(judge, args.device), device=args.device),
-                           samples_classifier=judge.name)
+            metrics.update(judged_samples(model, judge, args.device))
     elif meta["model"] in ("neuron_ae", "cluster_ae"):
         metrics = evaluate_neurons(model, images, labels, device=args.device)
     elif meta["model"] == "autoencoder":

@@ -183,8 +183,8 @@ def card_section() -> str:
         *([classifier_lines(classifiers), ""] if classifiers else []),
         *(["VAEs, on the 10,000 test digits binarized once with a fixed seed: the importance-weighted bound on "
            "the negative log-likelihood with k samples per image and the negative ELBO, in nats per image (lower "
-           "is better); 1,000 prior samples judged by the denoiser's classifier: the share read with confidence "
-           ">= 0.9 and the entropy of the predicted digits (ln 10 = 2.303 when all ten are equally common).", "",
+           "is better); 1,000 prior samples judged by the classifier of the denoiser checkpoint current when the "
+           "VAE was scored (`samples_classifier` in its header): the share read with confidence >= 0.9 and the entropy of the predicted digits (ln 10 = 2.303 when all ten are equally common).", "",
            vae_table(vaes), "", commands(vaes), ""] if vaes else []),
         *(["The latent explorer's maps of the 10,000 test digits: trustworthiness (k=15; 1 means the map "
            "invents no neighbours) and leave-one-out kNN-5 accuracy in the latent and in each map.", "",

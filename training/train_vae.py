@@ -15,8 +15,7 @@ import torch
 from tqdm import tqdm
 
 from .data import to_float
-from .checkpoint import load_checkpoint
-from .evaluate import evaluate_vae, sample_quality
+from .evaluate import evaluate_vae, judged_samples
 from .loop import end_epoch, finish, lr_at, optimizer_step, setup, start_or_resume, warm_start
 from .vae_objective import binarize, elbo_terms
 
@@ -107,6 +106,5 @@ def train(model_name: str, r: Recipe, *, device: torch.device, out: Path, state_
             return {"finished": False, **info}
     metrics = evaluate_vae(model, test.images, k=10 if r.smoke else r.iwae_k, device=device)
     if CLASSIFIER.exists():  # sample quality, judged by the denoiser's classifier head
-        metrics.update(sample_quality(model, load_checkpoint(CLASSIFIER, device), device=device),
-                       samples_classifier=CLASSIFIER.name)
+        metrics.update(judged_samples(model, CLASSIFIER, device))
     return finish(model, out, metrics, info, recipe=asdict(r), device=device, data=data, dist_=dist_)
