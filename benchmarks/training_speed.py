@@ -20,6 +20,7 @@ from pathlib import Path
 from common import ENV, ROOT, table
 from training.__main__ import TRAINERS
 from training.checkpoint import read_metadata
+from training.model_card import stages
 
 REFERENCE = {"acc_noisy": 97.52, "acc_recon": 96.77}  # the write-up's 2.06 M-parameter network, 25 epochs
 
@@ -37,8 +38,7 @@ def time_to_reference(path: Path) -> str:
         return "no checkpoint"
     meta = read_metadata(path)
     history = json.loads(meta.get("history", "[]"))
-    parent = json.loads(meta.get("parent", "null"))
-    offset = parent["wall_time_s"] if parent else 0.0  # a warm-started run inherits its parent's time
+    offset = sum(r["wall_time_s"] for r in stages(meta)[:-1])  # a warm-started run inherits its ancestors' time
     for row in history:
         if all(row.get(k, 0) >= v for k, v in REFERENCE.items()):
             if "wall_time_s" in row:

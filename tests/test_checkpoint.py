@@ -10,7 +10,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from training.checkpoint import CheckpointError, load_checkpoint, read_metadata, save_checkpoint
+from training.checkpoint import CheckpointError, load_checkpoint, read_metadata, run_summary, save_checkpoint
 from training.models import MODELS, build_model, config_json
 
 METRICS = {"acc_clean": 98.25, "acc_noisy": 91.0, "psnr_recon_clamp": 21.37, "n_images": 10000, "nested": {"a": [1, 2.5]}}
@@ -145,3 +145,22 @@ def test_bad_config_in_header(tmp_path, denoiser_file, config):
 
 def test_unknown_model_name_in_header(tmp_path, denoiser_file):
     assert_fails_naming(with_header(tmp_path / "unknown.safetensors", denoiser_file, model="resnet9000"))
+
+
+def test_a_chain_of_warm_starts_keeps_every_stage():
+    """--init from a checkpoint that was itself warm-started: the card counts all three runs."""
+    from training.model_card import stages, totals
+
+    def header(command, samples, minutes, parent=None):
+        meta = {"command": command, "commit": "c" * 40, "device": "cpu", "wall_time_s": str(60.0 * minutes),
+                "metrics": json.dumps({"train_samples": samples}), "config": "{}"}
+        if parent is not None:
+            meta["parent"] = json.dumps(run_summary(parent))
+        return meta
+
+    first = header("first", 100, 1)
+    second = header("second", 20, 2, parent=first)
+    third = header("third", 3, 3, parent=second)
+    assert [r["command"] for r in stages(third)] == ["first", "second", "third"]
+    assert totals(third) == ("123", "cpu", "1 + 2 + 3 min")
+    assert "parent" not in run_summary(first)  # a run without a parent summarises as before

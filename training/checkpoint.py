@@ -81,11 +81,15 @@ def read_metadata(path: str | Path) -> dict:
 
 def run_summary(meta: dict) -> dict:
     """How the run behind a header was made: command, commit, device, wall time, samples seen,
-    recipe and config (what a warm-started child keeps of its parent, and what the card shows)."""
+    recipe, config and (when it had one) its parent's summary (what a warm-started child keeps of
+    its parent, and what the card shows)."""
     metrics = json.loads(meta.get("metrics", "{}"))
-    return {"command": meta.get("command"), "commit": meta.get("commit"), "device": meta.get("device"),
-            "wall_time_s": float(meta.get("wall_time_s", 0)), "train_samples": metrics.get("train_samples", 0),
-            "recipe": json.loads(meta.get("recipe", "null")), "config": json.loads(meta["config"])}
+    summary = {"command": meta.get("command"), "commit": meta.get("commit"), "device": meta.get("device"),
+               "wall_time_s": float(meta.get("wall_time_s", 0)), "train_samples": metrics.get("train_samples", 0),
+               "recipe": json.loads(meta.get("recipe", "null")), "config": json.loads(meta["config"])}
+    if "parent" in meta:  # a warm-started run: its own parent too, so a chain of --init stages stays complete
+        summary["parent"] = json.loads(meta["parent"])
+    return summary
 
 
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> nn.Module:

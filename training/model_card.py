@@ -21,10 +21,13 @@ TARGETS = {"acc_clean": 99.53, "acc_noisy": 97.52, "acc_recon": 96.77}  # the re
 
 
 def stages(meta: dict) -> list[dict]:
-    """The runs behind a checkpoint, oldest first: its warm-start parent (header field `parent`,
-    when it was trained with --init) and itself."""
-    parent = json.loads(meta.get("parent", "null"))
-    return ([parent] if parent else []) + [run_summary(meta)]
+    """The runs behind a checkpoint, oldest first: its warm-start ancestors (header field `parent`,
+    nested, when it was trained with --init) and itself."""
+    runs, run = [], run_summary(meta)
+    while run:
+        runs.insert(0, run)
+        run = run.get("parent")
+    return runs
 
 
 def totals(meta: dict) -> tuple[str, str, str]:
