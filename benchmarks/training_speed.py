@@ -19,8 +19,7 @@ from pathlib import Path
 
 from common import ENV, ROOT, table
 from training.__main__ import TRAINERS
-from training.checkpoint import read_metadata
-from training.model_card import stages
+from training.checkpoint import read_metadata, stages
 
 REFERENCE = {"acc_noisy": 97.52, "acc_recon": 96.77}  # the write-up's 2.06 M-parameter network, 25 epochs
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from training.checkpoint import CheckpointError, load_checkpoint, read_metadata, run_summary, save_checkpoint
+from training.checkpoint import CheckpointError, load_checkpoint, read_metadata, run_summary, save_checkpoint, stages
 from training.models import MODELS, build_model, config_json
 
 METRICS = {"acc_clean": 98.25, "acc_noisy": 91.0, "psnr_recon_clamp": 21.37, "n_images": 10000, "nested": {"a": [1, 2.5]}}
@@ -149,7 +149,7 @@ def test_unknown_model_name_in_header(tmp_path, denoiser_file):
 
 def test_a_chain_of_warm_starts_keeps_every_stage():
     """--init from a checkpoint that was itself warm-started: the card counts all three runs."""
-    from training.model_card import stages, totals
+    from training.model_card import totals
 
     def header(command, samples, minutes, parent=None):
         meta = {"command": command, "commit": "c" * 40, "device": "cpu", "wall_time_s": str(60.0 * minutes),

@@ -41,6 +41,7 @@ def test_judged_samples_name_the_judge_checkpoint(tmp_path):
     q = judged_samples(build_model("vae2d"), judge)
     assert q["samples_classifier"] == f"denoiser.safetensors (created {read_metadata(judge)['created']})"
     assert sum(q["samples_class_counts"]) == q["samples_n"] == 1000
+    assert judged_samples(build_model("vae2d"), tmp_path / "missing.safetensors") == {}  # no judge, no figures
 
 
 NAMES = ["vae", "vae2d"]

@@ -92,6 +92,16 @@ def run_summary(meta: dict) -> dict:
     return summary
 
 
+def stages(meta: dict) -> list[dict]:
+    """The runs behind a checkpoint, oldest first: its warm-start ancestors (header field `parent`,
+    nested, when it was trained with --init) and itself."""
+    runs, run = [], run_summary(meta)
+    while run:
+        runs.insert(0, run)
+        run = run.get("parent")
+    return runs
+
+
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> nn.Module:
     """Rebuild the model named in the header, load its weights strictly, return it in eval mode."""
     path = Path(path)

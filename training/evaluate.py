@@ -105,7 +105,10 @@ def sample_quality(vae, classifier, *, n: int = 1000, seed: int = PROTOCOL_SEED,
 
 def judged_samples(vae, judge: Path, device: str | torch.device = "cpu") -> dict:
     """sample_quality by the denoiser checkpoint `judge`, named with its creation time: a later
-    denoiser judges differently, so the header says which one gave the figures."""
+    denoiser judges differently, so the header says which one gave the figures. No judge file:
+    no figures."""
+    if not judge.exists():
+        return {}
     created = read_metadata(judge)["created"]
     return {**sample_quality(vae, load_checkpoint(judge, device), device=device),
             "samples_classifier": f"{judge.name} (created {created})"}
@@ -166,9 +169,7 @@ def main(argv=None):
         metrics = evaluate_denoiser(model, images, labels, device=args.device)
     elif meta["model"] in ("vae", "vae2d"):
         metrics = evaluate_vae(model, images, k=args.k, device=args.device)
-        judge = Path(args.checkpoint).with_name("denoiser.safetensors")
-        if judge.exists():
-            metrics.update(judged_samples(model, judge, args.device))
+        metrics.update(judged_samples(model, Path(args.checkpoint).with_name("denoiser.safetensors"), args.device))
     elif meta["model"] in ("neuron_ae", "cluster_ae"):
         metrics = evaluate_neurons(model, images, labels, device=args.device)
     elif meta["model"] == "autoencoder":

@@ -11,23 +11,13 @@ import json
 import sys
 from pathlib import Path
 
-from .checkpoint import checkpoint_files, read_metadata, run_summary
+from .checkpoint import checkpoint_files, read_metadata, stages
 from .export import map_path, read_map
 
 ROOT = Path(__file__).resolve().parent.parent
 CKPT = ROOT / "checkpoints"
 START, END = "<!-- model-card:start -->", "<!-- model-card:end -->"
 TARGETS = {"acc_clean": 99.53, "acc_noisy": 97.52, "acc_recon": 96.77}  # the reference write-up's figures
-
-
-def stages(meta: dict) -> list[dict]:
-    """The runs behind a checkpoint, oldest first: its warm-start ancestors (header field `parent`,
-    nested, when it was trained with --init) and itself."""
-    runs, run = [], run_summary(meta)
-    while run:
-        runs.insert(0, run)
-        run = run.get("parent")
-    return runs
 
 
 def totals(meta: dict) -> tuple[str, str, str]:
@@ -187,7 +177,8 @@ def card_section() -> str:
         *(["VAEs, on the 10,000 test digits binarized once with a fixed seed: the importance-weighted bound on "
            "the negative log-likelihood with k samples per image and the negative ELBO, in nats per image (lower "
            "is better); 1,000 prior samples judged by the classifier of the denoiser checkpoint current when the "
-           "VAE was scored (`samples_classifier` in its header): the share read with confidence >= 0.9 and the entropy of the predicted digits (ln 10 = 2.303 when all ten are equally common).", "",
+           "VAE was scored (`samples_classifier` in its header): the share read with confidence >= 0.9 and the "
+           "entropy of the predicted digits (ln 10 = 2.303 when all ten are equally common).", "",
            vae_table(vaes), "", commands(vaes), ""] if vaes else []),
         *(["The latent explorer's maps of the 10,000 test digits: trustworthiness (k=15; 1 means the map "
            "invents no neighbours) and leave-one-out kNN-5 accuracy in the latent and in each map.", "",

@@ -105,6 +105,5 @@ def train(model_name: str, r: Recipe, *, device: torch.device, out: Path, state_
                      max_minutes=max_minutes, epochs=r.epochs, dist_=dist_):
             return {"finished": False, **info}
     metrics = evaluate_vae(model, test.images, k=10 if r.smoke else r.iwae_k, device=device)
-    if CLASSIFIER.exists():  # sample quality, judged by the denoiser's classifier head
-        metrics.update(judged_samples(model, CLASSIFIER, device))
+    metrics.update(judged_samples(model, CLASSIFIER, device))  # sample quality, by the denoiser's classifier head
     return finish(model, out, metrics, info, recipe=asdict(r), device=device, data=data, dist_=dist_)
