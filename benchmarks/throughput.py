@@ -1,6 +1,7 @@
 """Forward-pass throughput of every registered model at batch 1 and 256, on the CPU and (when
 there is one) the GPU. Weights come from checkpoints/<model>.safetensors when it exists, else
-the untrained model of the same architecture (speed does not depend on the weights).
+the untrained model of the same architecture (speed does not depend on the weights), with its
+BatchNorm layers folded into the convolutions as the app serves it.
 
     .venv/bin/python benchmarks/throughput.py [--seconds 2]
 
@@ -14,7 +15,7 @@ import torch
 
 from common import ROOT, table
 from training.checkpoint import load_checkpoint
-from training.models import MODELS, build_model
+from training.models import MODELS, build_model, fold_batchnorm
 
 
 def bench(model, batch: int, device: torch.device, seconds: float) -> tuple[float, float]:
@@ -44,7 +45,8 @@ def main():
     for name in MODELS:
         path = ROOT / "checkpoints" / f"{name}.safetensors"
         model = load_checkpoint(path) if path.exists() else build_model(name).eval()
-        params = sum(p.numel() for p in model.parameters())
+        params = sum(p.numel() for p in model.parameters())  # as trained, before folding
+        model = fold_batchnorm(model)
         for device in devices:
             model = model.to(device)
             for batch in (1, 256):

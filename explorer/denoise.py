@@ -50,9 +50,9 @@ def run(image: torch.Tensor, distortion: str, n_lines, sigma, seed, label: int |
     x = image.reshape(1, 1, 28, 28).to(dev)
     clean = translate(x, gen)
     noisy = distort(clean, distortion, gen, n=n_lines, sigma=sigma)
-    out = model(torch.cat([noisy, clean]))  # one batch: the distorted and the clean image
-    recon = out.recon[:1]
-    logits = torch.cat([out.logits, model.classify(recon)])  # (3, 10): distorted, clean, reconstructed
+    out = model(noisy)  # the decoder (a third of the net's work) runs on the distorted image only
+    recon = out.recon
+    logits = torch.cat([out.logits, model.classify(torch.cat([clean, recon]))])  # (3, 10): distorted, clean, reconstructed
     p = F.softmax(logits, 1).cpu()
     pred = p.argmax(1).tolist()
 

@@ -4,7 +4,7 @@ encode/classify consistency, sizes, registry errors."""
 import pytest
 import torch
 
-from training.models import MODELS, build_model, model_name
+from training.models import MODELS, build_model, fold_batchnorm, model_name
 
 
 def batch(seed: int = 0) -> torch.Tensor:
@@ -76,6 +76,36 @@ def test_channels_last_gives_the_same_outputs(model):
     assert torch.allclose(out.recon, ref.recon, atol=1e-5)
     assert torch.allclose(out.logits, ref.logits, atol=1e-4)
     assert torch.allclose(logits, out.logits, atol=1e-4)
+
+
+def n_batchnorm(m) -> int:
+    return sum(isinstance(b, torch.nn.BatchNorm2d) for b in m.modules())
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_folding_batchnorm_keeps_the_function(name):
+    m = built(name)
+    g = torch.Generator().manual_seed(3)
+    for bn in (b for b in m.modules() if isinstance(b, torch.nn.BatchNorm2d)):
+        # statistics and scales far from a fresh layer's identity, as after training
+        for t in (bn.running_mean, bn.weight, bn.bias):
+            t.data = torch.randn(t.shape, generator=g)
+        bn.running_var.data = torch.rand(bn.running_var.shape, generator=g) + 0.1
+    n_before = n_batchnorm(m)
+    folded = fold_batchnorm(m)
+    x = batch(4)
+    with torch.no_grad():
+        z = m.encode(x)
+        pairs = [(z, folded.encode(x))]
+        if hasattr(m, "decode"):
+            pairs.append((m.decode(z), folded.decode(z)))
+        if name in DENOISERS:
+            pairs += list(zip(m(x), folded(x)))
+    for a, b in pairs:
+        assert torch.allclose(a, b, rtol=1e-4, atol=1e-4)
+    assert n_batchnorm(m) == n_before  # the original is untouched
+    if name in DENOISERS:
+        assert n_batchnorm(folded) == 0  # every BatchNorm there follows a convolution
 
 
 def test_denoiser_ref_matches_the_write_up_parameter_table():

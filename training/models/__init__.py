@@ -1,9 +1,11 @@
 """Model registry: a checkpoint's `model` header names one of these."""
 
+import copy
 import dataclasses
 import json
 
 from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from .autoencoder import Autoencoder, AutoencoderConfig
 from .cluster_ae import ClusterAE, ClusterAEConfig
@@ -41,6 +43,20 @@ def config_json(model: nn.Module) -> str:
     return json.dumps(dataclasses.asdict(model.config), sort_keys=True)
 
 
+def fold_batchnorm(model: nn.Module) -> nn.Module:
+    """A copy of an eval-mode model in which every Conv2d directly followed by a BatchNorm2d (in a
+    Sequential) absorbs it: the same function up to float rounding, one layer call fewer per pair.
+    For serving only; the copy cannot be trained."""
+    model = copy.deepcopy(model).eval()
+    for seq in model.modules():
+        if isinstance(seq, nn.Sequential):
+            for i in range(len(seq) - 1):
+                if type(seq[i]) is nn.Conv2d and type(seq[i + 1]) is nn.BatchNorm2d:
+                    seq[i] = fuse_conv_bn_eval(seq[i], seq[i + 1])
+                    seq[i + 1] = nn.Identity()
+    return model
+
+
 def model_name(model: nn.Module) -> str:
     for name, cls in MODELS.items():
         if type(model) is cls:
@@ -48,4 +64,4 @@ def model_name(model: nn.Module) -> str:
     raise KeyError(f"{type(model).__name__} is not a registered model")
 
 
-__all__ = ["MODELS", "Autoencoder", "AutoencoderConfig", "ClusterAE", "ClusterAEConfig", "Denoiser", "DenoiserConfig", "DenoiserRef", "DenoiserRefConfig", "LatentClassifier", "LatentClassifierConfig", "NeuronAE", "NeuronAEConfig", "VAE", "VAE2D", "VAE2DConfig", "VAEConfig", "build_model", "config_json", "model_class", "model_name"]
+__all__ = ["MODELS", "Autoencoder", "AutoencoderConfig", "ClusterAE", "ClusterAEConfig", "Denoiser", "DenoiserConfig", "DenoiserRef", "DenoiserRefConfig", "LatentClassifier", "LatentClassifierConfig", "NeuronAE", "NeuronAEConfig", "VAE", "VAE2D", "VAE2DConfig", "VAEConfig", "build_model", "config_json", "fold_batchnorm", "model_class", "model_name"]
