@@ -30,6 +30,18 @@ def test_trustworthiness_matches_scikit_learn():
     assert projection.trustworthiness(x, x.clone(), k=15) == pytest.approx(1.0)
 
 
+def test_trustworthiness_over_some_points_is_their_share_of_the_whole():
+    """Scored on a subset of query points (the 70k map's test digits), it averages the same
+    per-point penalty: two complementary subsets recombine into the figure over all points."""
+    x, _ = blobs()
+    low = torch.randn(len(x), 2, generator=torch.Generator().manual_seed(1))
+    a, b = torch.arange(100), torch.arange(100, len(x))
+    t_a, t_b = projection.trustworthiness(x, low, 15, a), projection.trustworthiness(x, low, 15, b)
+    whole = projection.trustworthiness(x, low, 15)
+    assert 1 - (len(a) * (1 - t_a) + len(b) * (1 - t_b)) / len(x) == pytest.approx(whole, abs=1e-9)
+    assert t_a != pytest.approx(t_b, abs=1e-4)  # the subsets differ, so the recombination is a real check
+
+
 def test_pca_is_deterministic_and_ordered():
     x, _ = blobs()
     a, b = projection.pca(x, 3), projection.pca(x.clone(), 3)
@@ -99,3 +111,24 @@ def test_training_cli_runs_export(tmp_path, monkeypatch):
     with safe_open(str(tmp_path / "vae2d.map.safetensors"), framework="pt") as f:
         assert f.metadata()["command"].startswith("python -m training export vae2d")
         assert np.isfinite(f.get_tensor("tsne_2d").numpy()).all() and "pca_2d" not in f.keys()
+
+
+def test_export_of_all_digits_puts_the_test_set_first(tmp_path):
+    """--split all: test digits, then training digits, 2-d maps only, small integers as bytes and no
+    latents (the app takes those from the test map)."""
+    from training.data import load_mnist
+
+    save_checkpoint(build_model("vae2d"), tmp_path / "vae2d.safetensors", {}, command="t", device="cpu", wall_time_s=0, dataset="t")
+    out = export.export("vae2d", ckpt_dir=tmp_path, limit=60, projections=("pca", "tsne"), dims=(2, 3), split="all",
+                        log=lambda *_: None)
+    assert out == tmp_path / "vae2d.map-all.safetensors"
+    tensors, header = export.read_map(out)
+    data = load_mnist()
+    assert set(tensors) == {"labels", "pred", "latent_2d"}  # t-SNE is not made for all digits; PCA would only rotate
+    assert tensors["labels"].dtype == torch.uint8 and tensors["latent_2d"].shape == (120, 2)
+    assert torch.equal(tensors["labels"].long(), torch.cat([data.test.labels[:60], data.train.labels[:60]]))
+    assert (header["split"], header["n_points"], header["n_test"]) == ("all", "120", "60")
+    assert json.loads(header["quality"])["latent_dim"] == 2
+    from training.checkpoint import checkpoint_files
+
+    assert checkpoint_files(tmp_path) == [tmp_path / "vae2d.safetensors"]  # the map is not taken for a checkpoint

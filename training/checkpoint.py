@@ -59,8 +59,10 @@ def save_checkpoint(model: nn.Module, path: str | Path, metrics: dict, *, comman
 
 def checkpoint_files(folder: str | Path) -> list[Path]:
     """The model checkpoints in a folder, sorted by name: not the training-state files
-    (<name>.state.safetensors) nor the explorer's maps (<name>.map.safetensors) beside them."""
-    return sorted(p for p in Path(folder).glob("*.safetensors") if not p.name.endswith((".state.safetensors", ".map.safetensors")))
+    (<name>.state.safetensors) nor the explorer's maps (<name>.map.safetensors, <name>.map-all.safetensors)
+    beside them."""
+    return sorted(p for p in Path(folder).glob("*.safetensors")
+                  if not p.name.endswith((".state.safetensors", ".map.safetensors", ".map-all.safetensors")))
 
 
 def read_metadata(path: str | Path) -> dict:

@@ -1,10 +1,16 @@
-"""Precomputed maps for the latent explorer: `python -m training export [names] [--limit N]`.
+"""Precomputed maps for the latent explorer: `python -m training export [names] [--split all] [--limit N]`.
 
 For each checkpoint, writes checkpoints/<name>.map.safetensors next to it: the test set's latents,
 its labels and a predicted label, 2-d and 3-d projections by UMAP, PCA and t-SNE (and the raw latent
 when it has only 2 or 3 dimensions), and in the header the quality of each map: trustworthiness
 (k=15) and the leave-one-out kNN-5 accuracy in the latent and in each map. The app only reads these
 files, so it never fits a projection while serving.
+
+`--split all` writes <name>.map-all.safetensors: all 70,000 digits, the test set first (points
+0-9999) and then the training set (10000-69999), in 2-d by UMAP and PCA (and the raw latent when it
+is 2-d), with labels and predictions but no latents (the 192-d denoiser's would be 54 MB; the app
+finds neighbours among the test latents of the test map). Its trustworthiness is averaged over the
+test digits, their neighbours sought among all 70,000.
 """
 
 import argparse
@@ -32,12 +38,16 @@ EXPLORED = ("autoencoder", "denoiser", "vae", "vae2d", "cluster_ae", "neuron_ae"
 # 3-d t-SNE is left out: Barnes-Hut t-SNE in 3-d costs several times its 2-d run on two cores, and
 # UMAP already gives a 3-d map
 DIMS = {"umap": (2, 3), "pca": (2, 3), "tsne": (2,)}
+# all 70,000 digits: 2-d only (a 3-d cloud of 70k points hides itself), and no t-SNE (Barnes-Hut on
+# 70k points takes far longer than UMAP on two cores)
+DIMS_ALL = {"umap": (2,), "pca": (2,)}
+SPLITS = ("test", "all")
 SETTINGS = {"seed": 0, "trustworthiness_k": 15, "knn_k": 5, "umap": {"n_neighbors": 15, "min_dist": 0.1},
             "tsne": {"perplexity": 30.0}}  # t-SNE starts from PCA
 
 
-def map_path(checkpoint: Path) -> Path:
-    return checkpoint.with_name(checkpoint.stem + ".map.safetensors")
+def map_path(checkpoint: Path, split: str = "test") -> Path:
+    return checkpoint.with_name(checkpoint.stem + (".map.safetensors" if split == "test" else f".map-{split}.safetensors"))
 
 
 def read_map(path: Path, tensors: bool = True) -> tuple[dict, dict]:
@@ -47,8 +57,9 @@ def read_map(path: Path, tensors: bool = True) -> tuple[dict, dict]:
         with safe_open(str(path), framework="pt") as f:
             return ({k: f.get_tensor(k) for k in f.keys()} if tensors else {}), f.metadata()
     except (SafetensorError, OSError, ValueError) as e:
-        name = path.name.removesuffix(".map.safetensors")
-        raise CheckpointError(f"map {path} is missing or unreadable ({e}). Make it with: python -m training export {name}") from e
+        name, _, split = path.name.removesuffix(".safetensors").partition(".map")
+        how = f"python -m training export {name}" + (" --split all" if split == "-all" else "")
+        raise CheckpointError(f"map {path} is missing or unreadable ({e}). Make it with: {how}") from e
 
 
 def predictions(model, meta: dict, images: torch.Tensor, latents: torch.Tensor, labels: torch.Tensor,
@@ -72,9 +83,12 @@ def predictions(model, meta: dict, images: torch.Tensor, latents: torch.Tensor, 
 
 
 def build_map(model, meta: dict, images: torch.Tensor, labels: torch.Tensor, ckpt_dir: Path,
-              projections=("umap", "pca", "tsne"), dims=(2, 3), log=print) -> tuple[dict, dict]:
-    """(tensors, quality) of one model's map over `images` (N, 28, 28) uint8."""
+              projections=("umap", "pca", "tsne"), dims=(2, 3), log=print, n_test: int | None = None,
+              plan: dict = DIMS) -> tuple[dict, dict]:
+    """(tensors, quality) of one model's map over `images` (N, 28, 28) uint8, of which the first
+    n_test (default all) are test digits: trustworthiness is averaged over those."""
     seed, k = SETTINGS["seed"], SETTINGS["trustworthiness_k"]
+    queries = None if n_test is None or n_test == len(images) else torch.arange(n_test)
     latents = batched(model.encode, images, "cpu").float()  # (N, D)
     pred, source = predictions(model, meta, images, latents, labels, ckpt_dir)
     tensors = {"latents": latents, "labels": labels.to(torch.int64), "pred": pred.to(torch.int64)}
@@ -83,9 +97,9 @@ def build_map(model, meta: dict, images: torch.Tensor, labels: torch.Tensor, ckp
     quality = {"latent_knn5": round(projection.knn_accuracy(latents, labels, SETTINGS["knn_k"]), 2),
                "pred_source": source, "pred_accuracy": round(float(100 * (pred == labels).double().mean()), 2)}
     # no map has more dimensions than the latent, and PCA to as many is only a rotation of it
-    todo = [(p, d) for p in projections for d in DIMS[p] if d in dims and d <= latents.shape[1]
+    todo = [(p, d) for p in projections if p in plan for d in plan[p] if d in dims and d <= latents.shape[1]
             and not (p == "pca" and d == latents.shape[1])]
-    if latents.shape[1] in dims:
+    if latents.shape[1] in dims and latents.shape[1] in {d for ds in plan.values() for d in ds}:
         todo.append(("latent", latents.shape[1]))  # a 2-d or 3-d latent is its own map
     for name, dim in todo:
         t0 = time.time()
@@ -97,7 +111,7 @@ def build_map(model, meta: dict, images: torch.Tensor, labels: torch.Tensor, ckp
             coords = projection.PROJECTIONS[name](latents, dim, seed=seed, **SETTINGS[name])
         key = f"{name}_{dim}d"
         tensors[key] = coords
-        quality[key] = {"trustworthiness": round(projection.trustworthiness(latents, coords, k), 4),
+        quality[key] = {"trustworthiness": round(projection.trustworthiness(latents, coords, k, queries), 4),
                         "knn5": round(projection.knn_accuracy(coords, labels, SETTINGS["knn_k"]), 2),
                         "seconds": round(time.time() - t0, 1)}
         log(f"  {key}: {quality[key]}")
@@ -105,20 +119,31 @@ def build_map(model, meta: dict, images: torch.Tensor, labels: torch.Tensor, ckp
 
 
 def export(name: str, *, ckpt_dir: Path = CKPT, limit: int | None = None, command: str = "",
-           projections=("umap", "pca", "tsne"), dims=(2, 3), log=print) -> Path:
+           projections=("umap", "pca", "tsne"), dims=(2, 3), split: str = "test", log=print) -> Path:
+    """Write the map of checkpoint `name` over the test set (split "test") or over all 70,000
+    digits, test first (split "all"; `limit` then takes that many of each set)."""
     t0 = time.time()
     path = ckpt_dir / f"{name}.safetensors"
     meta = read_metadata(path)
     model = load_checkpoint(path)
-    test = load_mnist().test
-    images, labels = test.images[:limit], test.labels[:limit]
+    data = load_mnist()
+    images, labels = data.test.images[:limit], data.test.labels[:limit]
+    n_test = len(images)
+    if split == "all":
+        images = torch.cat([images, data.train.images[:limit]])
+        labels = torch.cat([labels, data.train.labels[:limit]])
     torch.manual_seed(SETTINGS["seed"])
-    tensors, quality = build_map(model, meta, images, labels, ckpt_dir, projections, dims, log)
+    tensors, quality = build_map(model, meta, images, labels, ckpt_dir, projections, dims, log, n_test,
+                                 DIMS if split == "test" else DIMS_ALL)
+    if split == "all":  # the app reads latents from the test map; small integers fit a byte
+        latent_dim = tensors.pop("latents").shape[1]
+        tensors = {k: v.to(torch.uint8) if v.dtype == torch.int64 else v for k, v in tensors.items()}
+        quality["latent_dim"] = latent_dim
     header = {"model": meta["model"], "checkpoint": path.name, "checkpoint_created": meta["created"],
-              "split": "test", "n_points": str(len(images)), "quality": json.dumps(quality, sort_keys=True),
+              "split": split, "n_points": str(len(images)), "n_test": str(n_test), "quality": json.dumps(quality, sort_keys=True),
               "settings": json.dumps(SETTINGS, sort_keys=True), "command": command, "commit": git_commit(),
               "wall_time_s": f"{time.time() - t0:.1f}", "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-    out = map_path(path)
+    out = map_path(path, split)
     tmp = out.with_suffix(".tmp")
     save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp), metadata=header)
     tmp.replace(out)
@@ -130,7 +155,9 @@ def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m training export", description=__doc__)
     p.add_argument("names", nargs="*", help=f"checkpoints to map (default: those of {', '.join(EXPLORED)} that exist)")
     p.add_argument("--checkpoints", type=Path, default=CKPT, help="folder of the checkpoints")
-    p.add_argument("--limit", type=int, help="only the first N test digits (for tests)")
+    p.add_argument("--split", choices=SPLITS, default="test",
+                   help="test: the 10,000 test digits; all: the 70,000 train and test digits, 2-d UMAP and PCA")
+    p.add_argument("--limit", type=int, help="only the first N test digits (and N training digits with --split all; for tests)")
     p.add_argument("--projections", nargs="+", default=["umap", "pca", "tsne"], choices=["umap", "pca", "tsne"])
     p.add_argument("--dims", nargs="+", type=int, default=[2, 3], choices=[2, 3])
     args = p.parse_args(argv)
@@ -139,7 +166,7 @@ def main(argv=None):
     for name in names:
         print(f"{name}:", flush=True)
         out = export(name, ckpt_dir=args.checkpoints, limit=args.limit, command=command.strip(),
-                     projections=args.projections, dims=args.dims)
+                     projections=args.projections, dims=args.dims, split=args.split)
         print(f"  wrote {out}", flush=True)
 
 
