@@ -28,10 +28,10 @@ def timed(fn, args, calls: int) -> tuple[float, float]:
     return statistics.median(laps), max(laps)
 
 
-def uncached_view(name, proj, dim, colour):
+def uncached_view(name, proj, dim, colour, digits="test"):
     """A view whose points are not in the JSON cache yet (the first visit of that combination)."""
     latents._points_json.cache_clear()
-    return latents.view(name, proj, dim, colour, -1)
+    return latents.view(name, proj, dim, colour, -1, digits)
 
 
 def main():
@@ -53,6 +53,15 @@ def main():
     if "autoencoder" in names:
         cases += [("autoencoder: lasso 500 points", "explorer", latents.selection, ("autoencoder", "umap", 2, list(range(500)))),
                   ("autoencoder: export HTML", "explorer", latents.export_html, ("autoencoder", "umap", 2, "label"))]
+    for name in [n for n in names if latents.has_all(n)]:  # the maps of all 70,000 digits
+        proj = "umap"
+        cases += [
+            (f"{name} (70k): switch view (first visit)", "explorer", uncached_view, (name, proj, 2, "pred", "all")),
+            (f"{name} (70k): click a training digit", "explorer", latents.point_view, (name, proj, 2, "label", 10_042, "all")),
+            (f"{name} (70k): place a drawn digit", "explorer", latents.placed, (name, proj, 2, "label", digit, "all")),
+        ]
+    if latents.has_all("autoencoder"):
+        cases += [("autoencoder (70k): export HTML", "explorer", latents.export_html, ("autoencoder", "umap", 2, "label", "all"))]
     if all(runtime.checkpoint_path(n).exists() for n in ("vae", "vae2d")):
         cases += [
             ("vae: 8x8 prior samples", "vae", vae.sample, ("vae", 0, 1.0, 8)),

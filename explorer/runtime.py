@@ -94,6 +94,12 @@ def test_set():
         return load_mnist().test
 
 
+def train_set():
+    """MNIST's 60k training images and labels (the explorer's map of all 70,000 digits)."""
+    with _lock:
+        return load_mnist().train
+
+
 def warm_up(names: tuple[str, ...] = ("denoiser",), then=None) -> threading.Thread:
     """Load the test set and models in the background so the first request is quick; `then` is a
     further callable for work that needs them (e.g. a tab's precomputed answers)."""

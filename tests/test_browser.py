@@ -8,8 +8,10 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 from explorer import latents, runtime
+from training.projection import neighbours
 
 CHROMIUM = Path("/usr/bin/chromium")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -135,6 +137,33 @@ def test_explorer_link_hover_and_click(page, shots, server_url):
     page.wait_for_selector("#explorer-digit img")
     link = page.locator("#explorer-link textarea").input_value()
     assert "point=123" in link and f"model={name}" in link and "color=pred" in link
+
+
+@pytest.mark.skipif(not latents.has_all("autoencoder"), reason="no map of all digits (python -m training export --split all)")
+def test_explorer_map_of_all_digits_shows_training_digits(page, shots, server_url):
+    """A link to the map of all 70,000 digits opens it with the digit set chosen; hovering a training
+    digit shows it from its own sprite sheet; clicking it names it as a training digit."""
+    page.goto(f"{server_url}?tab=explorer&model=autoencoder&proj=umap&dim=2&color=label&digits=all")
+    page.wait_for_function("() => document.querySelector('#latent-map .js-plotly-plot')?._lmData?.digits === 'all'")
+    assert page.get_by_label("All 70,000 (test, then train)").is_checked()
+    # the training digit (of the first 10,000) farthest from any other point, so that it is the one hovered
+    coords = latents.load_map("autoencoder", "all").coords["umap_2d"]
+    gap, _ = neighbours(coords, coords[10_000:20_000], 1, own=torch.arange(10_000, 20_000))
+    k = int(gap[:, 0].argmax())
+    i, label = 10_000 + k, int(runtime.train_set().labels[k])
+    x, y = page.evaluate(POINT_XY, i)
+    page.mouse.move(x, y)
+    tip = page.locator("#latent-map .lm-tip")
+    tip.wait_for(state="visible")
+    assert tip.inner_text().startswith(f"train #{k} digit {label}")
+    sprite = page.locator("#latent-map .lm-digit").evaluate("e => getComputedStyle(e).backgroundImage")
+    assert "train-sprite-0-10000" in sprite
+    loaded = page.evaluate("(u) => fetch(u).then(r => r.ok && r.headers.get('content-type'))", sprite[5:-2])
+    assert loaded == "image/png"
+    page.screenshot(path=str(shots / "explorer-all.png"), full_page=False)
+    page.mouse.click(x, y)
+    page.get_by_text(f"Training digit #{k} (point {i})").wait_for(state="visible")
+    assert "digits=all" in page.locator("#explorer-link textarea").input_value()
 
 
 @pytest.mark.skipif(not runtime.checkpoint_path("vae2d").exists(), reason="no vae2d checkpoint")

@@ -102,19 +102,21 @@ def test_switching_model_keeps_the_closest_view():
     m = latents.load_map("autoencoder")
     assert latents.usable(m, "latent", 2, "neuron", 10_000) == ("umap", 2, "label", -1)
     assert latents.usable(m, "tsne", 2, "correct", 5) == ("tsne", 2, "correct", 5)
-    proj, dim, colour, value, _, link = latents.model_switched("autoencoder", "latent", 2, "label", 3)
-    assert (proj, dim, colour) == ("umap", 2, "label") and json.loads(value)["overlay"]["point"]["index"] == 3
+    proj, dim, colour, digits, value, _, link = latents.model_switched("autoencoder", "latent", 2, "label", 3)
+    assert (proj, dim, colour, digits) == ("umap", 2, "label", "test") and json.loads(value)["overlay"]["point"]["index"] == 3
     assert "point=3" in link
 
 
 def test_share_links_round_trip():
-    for view in ({"model": "autoencoder", "proj": "tsne", "dim": 2, "color": "correct", "point": 7},
-                 {"model": NAMES[-1], "proj": "umap", "dim": 3, "color": "label", "point": -1}):
-        query = latents.share_query(view["model"], view["proj"], view["dim"], view["color"], view["point"])
+    for view in ({"model": "autoencoder", "proj": "tsne", "dim": 2, "color": "correct", "point": 7, "digits": "test"},
+                 {"model": NAMES[-1], "proj": "umap", "dim": 3, "color": "label", "point": -1, "digits": "test"},
+                 {"model": "autoencoder", "proj": "pca", "dim": 2, "color": "pred", "point": 61234, "digits": "all"}):
+        query = latents.share_query(view["model"], view["proj"], view["dim"], view["color"], view["point"], view["digits"])
         assert latents.parse_query(dict(urllib.parse.parse_qsl(query[1:]))) == view
     assert latents.parse_query({}) is None  # a plain visit opens the default tab
-    junk = latents.parse_query({"tab": "explorer", "model": "<script>", "dim": "9", "point": "x"})
-    assert junk["model"] in NAMES and junk["dim"] == 2 and junk["point"] == -1
+    junk = latents.parse_query({"tab": "explorer", "model": "<script>", "dim": "9", "point": "x", "digits": "x"})
+    assert junk["model"] in NAMES and junk["dim"] == 2 and junk["point"] == -1 and junk["digits"] == "test"
+    assert "digits" not in latents.share_query("autoencoder", "umap", 2, "label", -1)  # old links stay as they were
 
 
 def test_selection_grid_counts_and_csv(client):
@@ -164,9 +166,77 @@ BAD = [
     ("/explorer_decode", ("autoencoder", "0000c07f" * 6), "NaN"),
     ("/explorer_drawing", ("autoencoder", "umap", 2, "label", {"background": None, "layers": [], "composite": None}), "empty"),
     ("/explorer_upload", ("autoencoder", "umap", 2, "label", None), "Upload an image"),
+    ("/explorer_view", ("autoencoder", "umap", 2, "label", -1, "some"), "Unknown digit set|not in the list of choices"),
+    ("/explorer_view", ("autoencoder", "tsne", 2, "label", -1, "all"), "no 2-d tsne map of all digits|export autoencoder --split all"),  # without the map: how to make it
+    ("/explorer_point", ("autoencoder", "umap", 2, "label", 70_000, "all"), "whole number from 0 to 69999|greater than maximum"),
 ]
 
 
 @pytest.mark.parametrize("api, args, message", BAD)
 def test_bad_input_gets_a_message(client, api, args, message):
     assert_refused(client, api, args, message)
+
+
+# ---- the maps of all 70,000 digits ---------------------------------------------------------------
+
+ALL = [n for n in NAMES if latents.has_all(n)]
+needs_all = pytest.mark.skipif("autoencoder" not in ALL, reason="no map of all digits (python -m training export --split all)")
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_committed_map_of_all_digits_belongs_to_the_committed_checkpoint(name):
+    tensors, header = read_map(map_path(runtime.checkpoint_path(name), "all"))
+    assert header["checkpoint_created"] == read_metadata(runtime.checkpoint_path(name))["created"], "rerun the export"
+    test, train = runtime.test_set(), runtime.train_set()
+    assert (header["n_points"], header["n_test"]) == ("70000", "10000") and "latents" not in tensors
+    assert torch.equal(tensors["labels"].long(), torch.cat([test.labels, train.labels]))
+    test_map, _ = stored(name)
+    quality = json.loads(header["quality"])
+    assert quality["latent_dim"] == test_map["latents"].shape[1]
+    maps = [k for k in tensors if k.endswith("_2d")]
+    assert maps and all(tensors[k].shape == (70_000, 2) and torch.isfinite(tensors[k]).all() for k in maps)
+    assert all(0 < quality[k]["trustworthiness"] <= 1 for k in maps)
+    source = quality["pred_source"]
+    if source.startswith(("its classifier head", "latent_classifier")):  # not a vote or a mapping fitted to the digits
+        assert torch.equal(tensors["pred"][:10_000].long(), test_map["pred"]), "the same predictions as the test map"
+
+
+@needs_all
+def test_view_of_all_digits_and_a_training_point(client):
+    value, quality, link = client.predict("autoencoder", "umap", 2, "label", -1, "all", api_name="/explorer_view")
+    data = json.loads(value)
+    assert len(data["x"]) == 70_000 and data["n_test"] == 10_000 and len(data["sprites"]) == 7
+    assert "70,000 digits" in data["title"] and "training digits" in quality and "digits=all" in link
+    train = runtime.train_set()
+    value, digit, recon, info, gallery, code, link = client.predict("autoencoder", "umap", 2, "label", 10_005, "all",
+                                                                    api_name="/explorer_point")
+    assert f"Training digit #5 (point 10005)**: true digit **{int(train.labels[5])}**" in info
+    assert np.array_equal(np.asarray(Image.open(digit).convert("L"))[::8, ::8], train.images[5].numpy())
+    overlay = json.loads(value)["overlay"]
+    assert overlay["point"]["index"] == 10_005 and len(overlay["neighbours"]) == len(gallery) == 8
+    assert all(n["index"] < 10_000 for n in overlay["neighbours"])  # neighbours are test digits
+    # the encoded training digit's code decodes like any other
+    assert len(bytes.fromhex(code)) == 24 and "point=10005" in link and "digits=all" in link
+
+
+@needs_all
+def test_selection_and_placement_among_all_digits(client, tmp_path):
+    grid, text, csv_path = client.predict("autoencoder", "umap", 2, json.dumps([3, 10_000, 69_999]), "all",
+                                          api_name="/explorer_selection")
+    rows = open(csv_path).read().strip().splitlines()
+    train = runtime.train_set()
+    assert rows[0] == "index,set,set_index,label,prediction,x,y" and "2 training digits" in text
+    assert rows[2].startswith(f"10000,train,0,{int(train.labels[0])},") and rows[3].startswith(f"69999,train,59999,{int(train.labels[59999])},")
+    path = tmp_path / "digit.png"
+    Image.fromarray(255 - runtime.test_set().images[0].numpy()).save(path)
+    value, _, text, gallery = client.predict("autoencoder", "umap", 2, "label", handle_file(str(path)), "all",
+                                             api_name="/explorer_upload")
+    data = json.loads(value)
+    assert len(data["x"]) == 70_000 and set(data["overlay"]["drawn"]) == {"x", "y"} and len(gallery) == 8
+
+
+@needs_all
+def test_switching_to_a_model_without_a_map_of_all_digits_falls_back(monkeypatch):
+    monkeypatch.setattr(latents, "has_all", lambda name: False)
+    proj, dim, colour, digits, value, _, _ = latents.model_switched("autoencoder", "umap", 2, "label", 12_345, "all")
+    assert digits == "test" and len(json.loads(value)["x"]) == 10_000 and "point" not in json.loads(value)["overlay"]

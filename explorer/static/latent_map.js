@@ -17,12 +17,16 @@
       el.appendChild(tip);
     }
     if (i === null) { tip.style.display = "none"; return; }
+    // points 0..n_test-1 are test digits on the first sheet; the training digits that follow (in a
+    // map of all digits) fill one sheet per sprite_block of them
+    const train = i >= data.n_test, k = train ? i - data.n_test : i;
+    const sheet = train ? 1 + Math.floor(k / data.sprite_block) : 0, j = train ? k % data.sprite_block : k;
     const cols = data.sprite_columns, d = tip.querySelector(".lm-digit"), s = TILE * ZOOM;
     d.style.width = d.style.height = s + "px";
-    d.style.backgroundImage = "url(" + data.sprite + ")";
+    d.style.backgroundImage = "url(" + data.sprites[sheet] + ")";
     d.style.backgroundSize = (cols * s) + "px auto";
-    d.style.backgroundPosition = (-(i % cols) * s) + "px " + (-Math.floor(i / cols) * s) + "px";
-    tip.querySelector(".lm-text").textContent = "#" + i + "  digit " + data.label[i] + "  pred " + data.pred[i];
+    d.style.backgroundPosition = (-(j % cols) * s) + "px " + (-Math.floor(j / cols) * s) + "px";
+    tip.querySelector(".lm-text").textContent = (train ? "train #" + k : "#" + i) + "  digit " + data.label[i] + "  pred " + data.pred[i];
     const [x, y] = el._lmMouse || [0, 0];
     tip.style.left = (x + 14) + "px";
     tip.style.top = (y + 14) + "px";
@@ -37,7 +41,9 @@
       const t = {
         type: three ? "scatter3d" : "scattergl", mode: "markers", name: name, customdata: idx,
         x: idx.map(i => data.x[i]), y: idx.map(i => data.y[i]), hoverinfo: "none",
-        marker: {size: three ? 2 : 4, color: colours[k % colours.length], opacity: 0.75},
+        // 70,000 points need smaller, lighter markers than 10,000 to stay readable
+        marker: {size: three ? 2 : (data.c.length > 20000 ? 2.5 : 4), color: colours[k % colours.length],
+          opacity: data.c.length > 20000 ? 0.6 : 0.75},
       };
       if (three) t.z = idx.map(i => data.z[i]);
       out.push(t);
@@ -60,7 +66,7 @@
     const three = data.dim === 3, axis = {visible: false, showgrid: false, zeroline: false};
     const layout = {
       title: {text: data.title, font: {size: 14}}, margin: {l: 10, r: 10, t: 40, b: 10}, hovermode: "closest",
-      uirevision: data.model + "/" + data.proj + "/" + data.dim, // keeps zoom and rotation across overlays
+      uirevision: data.model + "/" + data.proj + "/" + data.dim + "/" + data.digits, // keeps zoom and rotation across overlays
       legend: {itemsizing: "constant", title: {text: data.legend_title}}, dragmode: three ? "orbit" : "lasso",
       paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)",
     };
