@@ -205,7 +205,7 @@ def _points_json(name: str, proj: str, dim: int, colour: str, digits: str = "tes
     xyz = m.coords[f"{proj}_{dim}d"].double().numpy().round(3)  # float64, so that 1.651 prints as 1.651
     cats, legend, legend_title = categories(m, colour)
     what = "test digits" if m.split == "test" else f"digits ({m.n_test:,} test, then {len(xyz) - m.n_test:,} training)"
-    title = f"{name}: {proj_label(proj)} {dim}-d of the {m.latents.shape[1]}-d latent, {len(xyz):,} {what}"
+    title = f"{name}: {proj_label(proj)} {dim}-d of the {m.latents.shape[1]}-d latent<br>{len(xyz):,} {what}"  # plotly markup
     data = {"model": name, "proj": proj, "dim": dim, "colour": colour, "digits": m.split, "title": title, "legend": legend,
             "legend_title": legend_title, "c": cats.tolist(), "label": m.labels.tolist(), "pred": m.pred.tolist(),
             "x": xyz[:, 0].tolist(), "y": xyz[:, 1].tolist(), "sprite_columns": SPRITE_COLUMNS,

@@ -156,6 +156,8 @@ def test_explorer_map_of_all_digits_shows_training_digits(page, shots, server_ur
     tip = page.locator("#latent-map .lm-tip")
     tip.wait_for(state="visible")
     assert tip.inner_text().startswith(f"train #{k} digit {label}")
+    # readable: white on the tip's black, whatever colour the page's stylesheet gives text
+    assert page.locator("#latent-map .lm-text").evaluate("e => getComputedStyle(e).color") == "rgb(255, 255, 255)"
     sprite = page.locator("#latent-map .lm-digit").evaluate("e => getComputedStyle(e).backgroundImage")
     assert "train-sprite-0-10000" in sprite
     loaded = page.evaluate("(u) => fetch(u).then(r => r.ok && r.headers.get('content-type'))", sprite[5:-2])

@@ -13,7 +13,10 @@
       tip.className = "lm-tip";
       tip.style.cssText = "position:fixed;z-index:1000;pointer-events:none;display:none;background:#111;color:#fff;" +
         "padding:4px;border-radius:4px;font:12px sans-serif;text-align:center";
-      tip.innerHTML = '<div class="lm-digit" style="image-rendering:pixelated;background-repeat:no-repeat"></div><div class="lm-text"></div>';
+      // colours on the children themselves: the page's own stylesheet (Gradio's) sets a text colour on
+      // divs, which would win over one inherited from the tip and leave grey text on black
+      tip.innerHTML = '<div class="lm-digit" style="image-rendering:pixelated;background-repeat:no-repeat;margin:0 auto"></div>' +
+        '<div class="lm-text" style="color:#fff;white-space:nowrap"></div>';
       el.appendChild(tip);
     }
     if (i === null) { tip.style.display = "none"; return; }
@@ -65,7 +68,9 @@
   function render(el, data, handlers) {
     const three = data.dim === 3, axis = {visible: false, showgrid: false, zeroline: false};
     const layout = {
-      title: {text: data.title, font: {size: 14}}, margin: {l: 10, r: 10, t: 40, b: 10}, hovermode: "closest",
+      // left-aligned on two lines, clear of the toolbar that plotly draws at the top right
+      title: {text: data.title, font: {size: 14}, x: 0.01, xanchor: "left"}, margin: {l: 10, r: 10, t: 56, b: 10},
+      hovermode: "closest",
       uirevision: data.model + "/" + data.proj + "/" + data.dim + "/" + data.digits, // keeps zoom and rotation across overlays
       legend: {itemsizing: "constant", title: {text: data.legend_title}}, dragmode: three ? "orbit" : "lasso",
       paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)",
