@@ -168,6 +168,20 @@ def test_explorer_map_of_all_digits_shows_training_digits(page, shots, server_ur
     assert "digits=all" in page.locator("#explorer-link textarea").input_value()
 
 
+@pytest.mark.skipif(not latents.has_all("autoencoder"), reason="no map of all digits (python -m training export --split all)")
+def test_exported_page_of_all_digits_opens_offline(page):
+    """The standalone page of the map of all digits draws its 70,000 points from the file alone,
+    with the hover tip of a training digit from its inlined sprite sheet."""
+    page.route("**/*", lambda route: route.abort() if not route.request.url.startswith("file:") else route.continue_())
+    page.goto(Path(latents.export_html("autoencoder", "pca", 2, "label", "all")).as_uri())
+    page.wait_for_function("() => document.querySelector('#map')._lmData?.x.length === 70000")
+    assert page.evaluate("document.querySelector('#map')._lmData.sprites.every(s => s.startsWith('data:image/png'))")
+    x, y = page.evaluate(POINT_XY.replace("#latent-map .js-plotly-plot", "#map"), 10_000 + 7)
+    page.mouse.move(x, y)
+    page.locator("#map .lm-tip").wait_for(state="visible")
+    assert "digit" in page.locator("#map .lm-tip").inner_text()
+
+
 @pytest.mark.skipif(not runtime.checkpoint_path("vae2d").exists(), reason="no vae2d checkpoint")
 def test_vae_manifold_click_decodes_the_point(page, shots, server_url):
     page.goto(server_url)
