@@ -172,14 +172,19 @@ def test_explorer_map_of_all_digits_shows_training_digits(page, shots, server_ur
 def test_exported_page_of_all_digits_opens_offline(page):
     """The standalone page of the map of all digits draws its 70,000 points from the file alone,
     with the hover tip of a training digit from its inlined sprite sheet."""
-    page.route("**/*", lambda route: route.abort() if not route.request.url.startswith("file:") else route.continue_())
-    page.goto(Path(latents.export_html("autoencoder", "pca", 2, "label", "all")).as_uri())
-    page.wait_for_function("() => document.querySelector('#map')._lmData?.x.length === 70000")
-    assert page.evaluate("document.querySelector('#map')._lmData.sprites.every(s => s.startsWith('data:image/png'))")
-    x, y = page.evaluate(POINT_XY.replace("#latent-map .js-plotly-plot", "#map"), 10_000 + 7)
-    page.mouse.move(x, y)
-    page.locator("#map .lm-tip").wait_for(state="visible")
-    assert "digit" in page.locator("#map .lm-tip").inner_text()
+    # its own tab: the blocked network must not outlive this test
+    offline = page.context.browser.new_page(viewport={"width": 1400, "height": 1000})
+    try:
+        offline.route("**/*", lambda route: route.abort() if not route.request.url.startswith("file:") else route.continue_())
+        offline.goto(Path(latents.export_html("autoencoder", "pca", 2, "label", "all")).as_uri())
+        offline.wait_for_function("() => document.querySelector('#map')._lmData?.x.length === 70000")
+        assert offline.evaluate("document.querySelector('#map')._lmData.sprites.every(s => s.startsWith('data:image/png'))")
+        x, y = offline.evaluate(POINT_XY.replace("#latent-map .js-plotly-plot", "#map"), 10_000 + 7)
+        offline.mouse.move(x, y)
+        offline.locator("#map .lm-tip").wait_for(state="visible")
+        assert "digit" in offline.locator("#map .lm-tip").inner_text()
+    finally:
+        offline.close()
 
 
 @pytest.mark.skipif(not runtime.checkpoint_path("vae2d").exists(), reason="no vae2d checkpoint")
