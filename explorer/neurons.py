@@ -66,6 +66,11 @@ def column_order(a: Assignment, order: str) -> np.ndarray:
     return matched_order(np.asarray(a.scores["confusion"])) if order == "matched" else np.arange(10)
 
 
+# Gradio paints a selected cell's text on a white box; the darkest shades carry white text, which would
+# vanish there, so the selected cell keeps its shade (app.py passes this to launch)
+CSS = "#neurons-matrix .cell-selected .text { background: transparent !important; }"
+
+
 def _styled(cm: np.ndarray, cols: np.ndarray, values: str):
     """The matrix as a table whose cells are shaded by their share of the row (a heatmap that
     also shows the numbers, and whose cells can be clicked)."""

@@ -99,8 +99,13 @@ def test_neurons_tab_matrix_and_cell_click(page, shots):
     summary.get_by_text("with the majority-vote mapping").wait_for(state="visible")
     assert "cluster_ae" in summary.inner_text()
     # click the count of true digit 3 in the matched order (its own neuron: the diagonal)
-    page.locator('#neurons-matrix [data-testid="cell-3-4"]').click()
+    cell = page.locator('#neurons-matrix [data-testid="cell-3-4"]')
+    cell.click()
     page.get_by_text("True digit 3, most active neuron").wait_for(state="visible")
+    # the selected cell's number stays readable: white on its shade, not on the white box Gradio
+    # gives a selected cell's text
+    text, box = cell.locator(".text").evaluate("e => [getComputedStyle(e).color, getComputedStyle(e).backgroundColor]")
+    assert text == "rgb(255, 255, 255)" and box == "rgba(0, 0, 0, 0)", (text, box)
     page.wait_for_selector("#neurons-mosaic img")
     page.screenshot(path=str(shots / "neurons.png"), full_page=True)
 
