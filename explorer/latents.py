@@ -312,6 +312,13 @@ def _point_overlay(m: Map, coords: torch.Tensor, i: int, idx) -> dict:
     return {"point": {"index": i, **_xyz(coords, i)}, "neighbours": _neighbour_overlay(coords, idx)}
 
 
+def latent_text(z: torch.Tensor, first: int = 16) -> str:
+    """A latent for reading: its values to two decimals, only the first 16 of a long one (the
+    denoiser's 192 would fill the panel; the code box below holds them all)."""
+    values = " ".join(f"{v:.2f}" for v in z[:first].tolist())
+    return f"[{values}" + (f" ... and {len(z) - first} more]" if len(z) > first else "]")
+
+
 def _code_hex(z: torch.Tensor) -> str:
     """The latent as little-endian float32 bytes in hex (the autoencoder's 6-d code is 24 bytes)."""
     return z.detach().cpu().numpy().astype("<f4").tobytes().hex()
@@ -349,7 +356,7 @@ def point_view(name, proj, dim, colour, index, digits="test"):
     overlay = _point_overlay(m, coords, i, idx)
     info = (f"**{point_name(m, i)}**: true digit **{int(m.labels[i])}**, predicted **{int(m.pred[i])}** "
             f"({'correct' if m.pred[i] == m.labels[i] else 'wrong'}; by {m.quality['pred_source']}).\n\n"
-            f"Latent ({len(z)}-d): `{np.array2string(z.numpy(), precision=2, max_line_width=10_000)}`")
+            f"Latent ({len(z)}-d): `{latent_text(z)}`")
     return (map_json(name, proj, dim, colour, overlay, digits=m.split), served(to_uint8(x[0], scale=8)),
             served(to_uint8(recon, scale=8)), info, _gallery(m, idx, dist), _code_hex(z),
             share_query(name, proj, dim, colour, i, m.split))

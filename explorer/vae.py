@@ -295,6 +295,20 @@ def first_view(name, seed, temperature, side, extent, grid):
     return samples, plane
 
 
+def other_views(name, index_a, index_b, method, steps, slider_index, recon_index):
+    """The other sub-tabs' answers for their default inputs, so that none opens empty: the
+    interpolation (strip, GIF), the sliders' start (values, decoded digit) and the reconstruction
+    (nothing where the checkpoint is missing: the tab's notice says which)."""
+    def tried(fn, args, n):
+        try:
+            return tuple(fn(*args))
+        except gr.Error:
+            return (gr.update(),) * n
+    return (*tried(vae_interpolate, (name, index_a, index_b, method, steps), 2),
+            *tried(start_sliders, (name, slider_index), N_SLIDERS + 1),
+            *tried(vae_reconstruct, (name, recon_index), 3))
+
+
 def build(demo: gr.Blocks):
     """Lay out the tab; call inside the gr.Blocks context `demo`."""
     gr.Markdown(
@@ -353,7 +367,7 @@ def build(demo: gr.Blocks):
                 with gr.Column(scale=2):
                     sliders = [gr.Slider(-SLIDER_RANGE, SLIDER_RANGE, value=0, step=0.05, label=f"z{j + 1}")
                                for j in range(N_SLIDERS)]
-                slid = gr.Image(label="Decoded", interactive=False, format="png", height=224, scale=1)
+                slid = gr.Image(label="Decoded", interactive=False, format="png", height=224, scale=1, elem_id="vae-slid")
         with gr.Tab("Reconstruct"):
             with gr.Row():
                 recon_index = gr.Number(value=0, label="Test digit", precision=0, minimum=0, maximum=9999)
@@ -364,11 +378,14 @@ def build(demo: gr.Blocks):
             with gr.Row():
                 recon_in = gr.Image(label="Input", interactive=False, format="png", height=224)
                 recon_out = gr.Image(label="Reconstruction (mean of p(x|z) at the posterior mean)", interactive=False,
-                                     format="png", height=224)
+                                     format="png", height=224, elem_id="vae-recon")
             recon_text = gr.Markdown()
 
     demo.load(first_view, [model, seed, temperature, side, extent, grid], [samples, plane], api_name=False)
     demo.load(slider_labels, model, sliders, api_name=False)
+    # a second event, so that the samples and the plane do not wait for the GIF
+    demo.load(other_views, [model, index_a, index_b, method, steps, slider_index, recon_index],
+              [strip, gif, *sliders, slid, recon_in, recon_out, recon_text], api_name=False)
     sample_btn.click(sample, [model, seed, temperature, side], samples, api_name="vae_sample")
     reroll_btn.click(reroll, None, seed, api_name=False).then(sample, [model, seed, temperature, side], samples, api_name=False)
     interp_btn.click(vae_interpolate, [model, index_a, index_b, method, steps], [strip, gif], api_name="vae_interpolate")

@@ -197,6 +197,9 @@ def test_vae_manifold_click_decodes_the_point(page, shots, server_url):
     page.goto(server_url)
     page.get_by_role("tab", name="VAE").click()
     page.wait_for_selector("#vae-samples img")  # the tab opens with prior samples
+    for tab, shown in (("Interpolate", "#vae-strip img"), ("Sliders", "#vae-slid img"), ("Reconstruct", "#vae-recon img")):
+        page.get_by_role("tab", name=tab).click()
+        page.wait_for_selector(shown)  # every sub-tab opens with an answer for its default inputs
     page.get_by_role("tab", name="Manifold (vae2d)").click()
     image = page.locator("#vae-manifold img")
     image.wait_for(state="visible")

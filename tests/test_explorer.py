@@ -240,3 +240,9 @@ def test_switching_to_a_model_without_a_map_of_all_digits_falls_back(monkeypatch
     monkeypatch.setattr(latents, "has_all", lambda name: False)
     proj, dim, colour, digits, value, _, _ = latents.model_switched("autoencoder", "umap", 2, "label", 12_345, "all")
     assert digits == "test" and len(json.loads(value)["x"]) == 10_000 and "point" not in json.loads(value)["overlay"]
+
+
+def test_latent_text_shows_a_short_latent_whole_and_a_long_one_cut():
+    assert latents.latent_text(torch.tensor([1.0, -0.5, 0.004])) == "[1.00 -0.50 0.00]"
+    long = latents.latent_text(torch.arange(192.0))  # the denoiser's latent
+    assert long.startswith("[0.00 1.00 ") and long.endswith(" 15.00 ... and 176 more]")
