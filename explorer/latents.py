@@ -11,6 +11,8 @@ digits, whose latents the test map stores.
 
 import csv
 import json
+import os
+import shutil
 import tempfile
 import threading
 import urllib.parse
@@ -184,6 +186,25 @@ def plotly_js() -> Path:
     import plotly
 
     return Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+
+
+def served_scripts() -> list[Path]:
+    """plotly.js and latent_map.js, copied into the sprite folder so that the app has one static
+    path instead of three: Gradio checks every file an answer returns against each static path
+    (resolving both paths each time, twice per file), so two fewer paths save 4 of the 9 checks of
+    each returned image (about 5 ms of an explorer click's 11 images here)."""
+    folder = sprite_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    copies = []
+    for src in (plotly_js(), STATIC / "latent_map.js"):
+        dst = folder / src.name
+        same = dst.is_file() and (dst.stat().st_size, dst.stat().st_mtime) == (src.stat().st_size, src.stat().st_mtime)
+        if not same:  # a new plotly or a changed script; copied aside first, so a reader never sees half a file
+            tmp = folder / f".{src.name}.{os.getpid()}.tmp"
+            shutil.copy2(src, tmp)
+            tmp.replace(dst)
+        copies.append(dst)
+    return copies
 
 
 # ---- the map as JSON for latent_map.js ---------------------------------------------------------
@@ -554,7 +575,8 @@ draw();
 
 def build(demo: gr.Blocks, tabs: gr.Tabs):
     """Lay out the tab; call inside the gr.Blocks context `demo`; `tabs` is selected by shared links."""
-    gr.set_static_paths([STATIC, plotly_js(), sprite_dir()])
+    scripts = served_scripts()
+    gr.set_static_paths([sprite_dir()])
     names = available()
     gr.Markdown(
         "Each test digit is a point: the model encodes it, and UMAP, PCA or t-SNE draws that latent in "
@@ -572,8 +594,7 @@ def build(demo: gr.Blocks, tabs: gr.Tabs):
         digits = gr.Radio(DIGITS, value="test", label="Digits", scale=2)
     with gr.Row():
         with gr.Column(scale=3):
-            head = (f"<script src='{file_url(plotly_js())}'></script>"
-                    f"<script src='{file_url(STATIC / 'latent_map.js')}'></script>")
+            head = "".join(f"<script src='{file_url(path)}'></script>" for path in scripts)
             scatter = gr.HTML(value="", html_template="<div class='lm-plot' style='width:100%;height:640px'></div>",
                               js_on_load=ON_LOAD, head=head, elem_id="latent-map", min_height=640)
             quality = gr.Markdown()

@@ -246,3 +246,11 @@ def test_latent_text_shows_a_short_latent_whole_and_a_long_one_cut():
     assert latents.latent_text(torch.tensor([1.0, -0.5, 0.004])) == "[1.00 -0.50 0.00]"
     long = latents.latent_text(torch.arange(192.0))  # the denoiser's latent
     assert long.startswith("[0.00 1.00 ") and long.endswith(" 15.00 ... and 176 more]")
+
+
+def test_served_scripts_are_copies_beside_the_sprites():
+    """One static folder for the explorer's scripts and sprite sheets (fewer path checks per answer)."""
+    copies = latents.served_scripts()
+    for copy, source in zip(copies, (latents.plotly_js(), latents.STATIC / "latent_map.js")):
+        assert copy.parent == latents.sprite_dir() and copy.read_bytes() == source.read_bytes()
+    assert latents.served_scripts() == copies  # a second call finds them current
