@@ -192,7 +192,7 @@ def served_scripts() -> list[Path]:
     """plotly.js and latent_map.js, copied into the sprite folder so that the app has one static
     path instead of three: Gradio checks every file an answer returns against each static path
     (resolving both paths each time, twice per file), so two fewer paths save 4 of the 9 checks of
-    each returned image (about 5 ms of an explorer click's 11 images here)."""
+    each returned image."""
     folder = sprite_dir()
     folder.mkdir(parents=True, exist_ok=True)
     copies = []
