@@ -60,12 +60,14 @@ class Map:
 
 @lru_cache(maxsize=None)
 def _load(name: str, split: str = "test") -> Map:
-    t, header = read_map(map_path(runtime.checkpoint_path(name)))
-    latents, created = t["latents"], {header.get("checkpoint_created")}
-    if split == "all":  # the map of all digits stores no latents: those of the test map serve
+    if split == "all":  # the map of all digits stores no latents: those of the (cached) test map serve
+        test = _load(name)
         t, header = read_map(map_path(runtime.checkpoint_path(name), "all"))
         t = {k: v.long() if v.dtype == torch.uint8 else v for k, v in t.items()}
-        created.add(header.get("checkpoint_created"))
+        latents, created = test.latents, {test.header.get("checkpoint_created"), header.get("checkpoint_created")}
+    else:
+        t, header = read_map(map_path(runtime.checkpoint_path(name)))
+        latents, created = t["latents"], {header.get("checkpoint_created")}
     coords = {k: v for k, v in t.items() if k.endswith(("_2d", "_3d"))}
     # checked once, like the model itself, which runtime.model also loads once per process; a missing
     # checkpoint is reported by the handlers that need it, not here
@@ -317,8 +319,12 @@ def point_latent(name: str, m: Map, i: int) -> torch.Tensor:
     """The latent (D,) of map point i: stored for a test digit, encoded for a training digit."""
     if i < m.n_test:
         return m.latents[i]
-    x = digit_images(m, [i]).float().div(255).reshape(1, 1, 28, 28).to(runtime.device())
-    return runtime.model_or_error(name).encode(x).float().cpu()[0]
+    return runtime.model_or_error(name).encode(digit_input(m, i)).float().cpu()[0]
+
+
+def digit_input(m: Map, i: int) -> torch.Tensor:
+    """Map point i as a model input (1, 1, 28, 28) in [0, 1] on the device."""
+    return digit_images(m, [i]).float().div(255).reshape(1, 1, 28, 28).to(runtime.device())
 
 
 def neighbours_of(m: Map, z: torch.Tensor, i: int = -1):
@@ -372,7 +378,7 @@ def point_view(name, proj, dim, colour, index, digits="test"):
     z = point_latent(name, m, i)
     dist, idx = neighbours_of(m, z, i)
     model = runtime.model_or_error(name)
-    x = digit_images(m, [i]).float().div(255).reshape(1, 1, 28, 28).to(runtime.device())
+    x = digit_input(m, i)
     recon = _reconstruct(model, x)[0]
     overlay = _point_overlay(m, coords, i, idx)
     info = (f"**{point_name(m, i)}**: true digit **{int(m.labels[i])}**, predicted **{int(m.pred[i])}** "

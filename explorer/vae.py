@@ -281,32 +281,27 @@ def warm() -> None:
             pass
 
 
+def _or_unchanged(fn, *args, n: int = 1) -> tuple:
+    """fn(*args)'s n outputs for a page-load event, or n unchanged outputs where it raises gr.Error
+    (a missing checkpoint: the tab's notice says which)."""
+    try:
+        out = fn(*args)
+    except gr.Error:
+        return (gr.update(),) * n
+    return tuple(out) if n > 1 else (out,)
+
+
 def first_view(name, seed, temperature, side, extent, grid):
-    """What the tab shows when the page opens: prior samples and the latent plane (nothing where a
-    checkpoint is missing: the tab's notice says which)."""
-    try:
-        samples = sample(name, seed, temperature, side)
-    except gr.Error:
-        samples = gr.update()
-    try:
-        plane = manifold(extent, grid)
-    except gr.Error:
-        plane = gr.update()
-    return samples, plane
+    """What the tab shows when the page opens: prior samples and the latent plane."""
+    return (*_or_unchanged(sample, name, seed, temperature, side), *_or_unchanged(manifold, extent, grid))
 
 
 def other_views(name, index_a, index_b, method, steps, slider_index, recon_index):
     """The other sub-tabs' answers for their default inputs, so that none opens empty: the
-    interpolation (strip, GIF), the sliders' start (values, decoded digit) and the reconstruction
-    (nothing where the checkpoint is missing: the tab's notice says which)."""
-    def tried(fn, args, n):
-        try:
-            return tuple(fn(*args))
-        except gr.Error:
-            return (gr.update(),) * n
-    return (*tried(vae_interpolate, (name, index_a, index_b, method, steps), 2),
-            *tried(start_sliders, (name, slider_index), N_SLIDERS + 1),
-            *tried(vae_reconstruct, (name, recon_index), 3))
+    interpolation (strip, GIF), the sliders' start (values, decoded digit) and the reconstruction."""
+    return (*_or_unchanged(vae_interpolate, name, index_a, index_b, method, steps, n=2),
+            *_or_unchanged(start_sliders, name, slider_index, n=N_SLIDERS + 1),
+            *_or_unchanged(vae_reconstruct, name, recon_index, n=3))
 
 
 def build(demo: gr.Blocks):

@@ -116,6 +116,23 @@ POINT_XY = """(i) => { const el = document.querySelector('#latent-map .js-plotly
   return [r.left + fl._size.l + fl.xaxis.l2p(d.x[i]), r.top + fl._size.t + fl.yaxis.l2p(d.y[i])]; }"""
 
 
+def hover(page, i: int, caption: str, sheet: str) -> tuple[float, float]:
+    """Hover map point i of the explorer: its tip reads `caption` in white (whatever colour the
+    page's stylesheet gives text) and shows the digit from a sprite sheet whose URL holds `sheet`,
+    which the server serves as a PNG. Returns the point's screen position."""
+    x, y = page.evaluate(POINT_XY, i)
+    page.mouse.move(x, y)
+    tip = page.locator("#latent-map .lm-tip")
+    tip.wait_for(state="visible")
+    assert tip.inner_text().startswith(caption)
+    assert page.locator("#latent-map .lm-text").evaluate("e => getComputedStyle(e).color") == "rgb(255, 255, 255)"
+    sprite = page.locator("#latent-map .lm-digit").evaluate("e => getComputedStyle(e).backgroundImage")
+    assert sheet in sprite
+    loaded = page.evaluate("(u) => fetch(u).then(r => r.ok && r.headers.get('content-type'))", sprite[5:-2])
+    assert loaded == "image/png"
+    return x, y
+
+
 @pytest.mark.skipif(not latents.available(), reason="no explorer maps (python -m training export)")
 def test_explorer_link_hover_and_click(page, shots, server_url):
     """A shared link opens the explorer's view; hovering a point shows its digit from the sprite;
@@ -126,16 +143,7 @@ def test_explorer_link_hover_and_click(page, shots, server_url):
     page.get_by_text("Test digit #5").wait_for(state="visible")  # the link restored the selected point
     page.wait_for_selector("#latent-map .js-plotly-plot")
     page.wait_for_function("() => document.querySelector('#latent-map .js-plotly-plot')._lmData?.colour === 'pred'")
-    label = int(runtime.test_set().labels[123])
-    x, y = page.evaluate(POINT_XY, 123)
-    page.mouse.move(x, y)
-    tip = page.locator("#latent-map .lm-tip")
-    tip.wait_for(state="visible")
-    assert tip.inner_text().startswith(f"#123 digit {label}")
-    sprite = page.locator("#latent-map .lm-digit").evaluate("e => getComputedStyle(e).backgroundImage")
-    assert "test-sprite" in sprite
-    loaded = page.evaluate("(u) => fetch(u).then(r => r.ok && r.headers.get('content-type'))", sprite[5:-2])
-    assert loaded == "image/png"
+    x, y = hover(page, 123, f"#123 digit {int(runtime.test_set().labels[123])}", "test-sprite")
     page.screenshot(path=str(shots / "explorer.png"), full_page=False)
     page.mouse.click(x, y)
     page.get_by_text("Test digit #123").wait_for(state="visible")
@@ -156,17 +164,7 @@ def test_explorer_map_of_all_digits_shows_training_digits(page, shots, server_ur
     gap, _ = neighbours(coords, coords[10_000:20_000], 1, own=torch.arange(10_000, 20_000))
     k = int(gap[:, 0].argmax())
     i, label = 10_000 + k, int(runtime.train_set().labels[k])
-    x, y = page.evaluate(POINT_XY, i)
-    page.mouse.move(x, y)
-    tip = page.locator("#latent-map .lm-tip")
-    tip.wait_for(state="visible")
-    assert tip.inner_text().startswith(f"train #{k} digit {label}")
-    # readable: white on the tip's black, whatever colour the page's stylesheet gives text
-    assert page.locator("#latent-map .lm-text").evaluate("e => getComputedStyle(e).color") == "rgb(255, 255, 255)"
-    sprite = page.locator("#latent-map .lm-digit").evaluate("e => getComputedStyle(e).backgroundImage")
-    assert "train-sprite-0-10000" in sprite
-    loaded = page.evaluate("(u) => fetch(u).then(r => r.ok && r.headers.get('content-type'))", sprite[5:-2])
-    assert loaded == "image/png"
+    x, y = hover(page, i, f"train #{k} digit {label}", "train-sprite-0-10000")
     page.screenshot(path=str(shots / "explorer-all.png"), full_page=False)
     page.mouse.click(x, y)
     page.get_by_text(f"Training digit #{k} (point {i})").wait_for(state="visible")
