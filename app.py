@@ -9,7 +9,7 @@ import os
 import gradio as gr
 import torch
 
-from explorer import denoise, latents, neurons, runtime, vae
+from explorer import denoise, inputs, latents, neurons, runtime, vae
 
 
 def ping() -> str:
@@ -40,7 +40,7 @@ demo = build_demo()
 # two CPU cores serve a handful of requests at a time best; more would only queue inside torch.
 # The queue holds a few hundred waiting requests, then refuses new ones with a message.
 demo.queue(default_concurrency_limit=4, max_size=256)
-LAUNCH = {"max_file_size": "10mb", "show_error": True, "css": neurons.CSS}  # also used by the tests' server
+LAUNCH = {"max_file_size": "10mb", "show_error": True, "css": neurons.CSS, "js": inputs.PICK_BRUSH_JS}  # also used by the tests' server
 
 
 def main(argv=None):

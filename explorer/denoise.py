@@ -120,7 +120,7 @@ def build():
                         random_btn = gr.Button("Random digit")
                         run_test_btn = gr.Button("Run", variant="primary")
                 with gr.Tab("Draw"):
-                    sketch = sketchpad("Draw a digit (pick the brush first)", elem_id="denoise-sketch")
+                    sketch = sketchpad(elem_id="denoise-sketch")
                     run_draw_btn = gr.Button("Run on drawing", variant="primary")
                 with gr.Tab("Upload"):
                     # gr.File, not gr.Image: the handler opens the file itself, so a broken or huge file

@@ -64,9 +64,28 @@ def choice(value, options, what: str) -> str:
 
 def sketchpad(label: str = "Draw a digit", **kw) -> gr.Sketchpad:
     """The tabs' drawing canvas: a fixed black brush on a 280x280 canvas, RGBA so that an untouched
-    background is told apart from ink."""
+    background is told apart from ink. PICK_BRUSH_JS selects its brush."""
     return gr.Sketchpad(label=label, type="numpy", image_mode="RGBA", canvas_size=(280, 280),
-                        brush=gr.Brush(default_size=18, colors=["#000000"], color_mode="fixed"), **kw)
+                        brush=gr.Brush(default_size=18, colors=["#000000"], color_mode="fixed"),
+                        elem_classes=["lab-sketch"], **kw)
+
+
+# Gradio's Sketchpad opens with no tool chosen ("select the draw tool to start"): a visitor's first
+# strokes draw nothing and the run then says the image is empty. This page-load script clicks the
+# brush of every canvas as it mounts (a tab mounts its canvas when first shown, hence the observer),
+# a moment later so that the editor's own start-up does not undo the choice. Run by launch(js=...).
+PICK_BRUSH_JS = """
+() => {
+  const picked = new WeakSet();
+  const pick = () => document.querySelectorAll('.lab-sketch button[aria-label="Brush"]').forEach((button) => {
+    if (picked.has(button)) return;
+    picked.add(button);
+    setTimeout(() => button.click(), 200);
+  });
+  new MutationObserver(pick).observe(document.body, {childList: true, subtree: true});
+  pick();
+}
+"""
 
 
 def draw_or_upload(action: str):

@@ -68,7 +68,8 @@ def test_test_digit_runs(page, shots):
 
 def test_draw_and_denoise(page, shots):
     page.get_by_role("tab", name="Draw").click()
-    page.locator("#denoise-sketch").get_by_role("button", name="Brush").click()  # nothing draws before this
+    # no tool is picked by hand: the page's script has chosen the brush (else the strokes draw nothing)
+    page.locator('#denoise-sketch button[aria-label="Brush"].highlight').wait_for()
     canvas = page.locator("#denoise-sketch canvas").first
     box = canvas.bounding_box()
     assert box and box["width"] > 100
