@@ -1,19 +1,26 @@
 """Denoise & classify tab: distort a digit, reconstruct it, classify all three versions."""
 
+import json
 import math
+from functools import lru_cache
 
 import gradio as gr
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from training.checkpoint import read_metadata, stages
 from training.distortions import DISTORTIONS, distort, translate
 
 from . import runtime
 from .figures import probs_frame, served, to_uint8
-from .inputs import from_sketch, from_upload, sketchpad
+from .inputs import choice, from_sketch, from_upload, sketchpad
 
-MODEL = "denoiser"
+MODEL = "denoiser"  # the tab's own network; the reference's is offered beside it when its checkpoint is there
+NETWORKS = [  # (display label, key)
+    ("Lean shared-encoder net (denoiser)", "denoiser"),
+    ("The reference write-up's network (denoiser_ref)", "denoiser_ref"),
+]
 CHOICES = [  # (display label, key): handlers branch on the key only
     ("Translate only", "translate"),
     ("Remove rows and columns", "rows_cols"),
@@ -39,12 +46,33 @@ def _check_params(distortion: str, n_lines, sigma, seed) -> tuple[int, float, in
     return int(n_lines), float(sigma), int(seed)
 
 
+def networks() -> list[tuple[str, str]]:
+    """The networks whose checkpoint file is there (the tab's own always, so that a missing one
+    gets its message from the handler)."""
+    return [(label, key) for label, key in NETWORKS if key == MODEL or runtime.checkpoint_path(key).exists()]
+
+
+@lru_cache(maxsize=None)
+def network_line(name: str) -> str:
+    """One line on the network that answered: its size and its scores on the reference protocol,
+    from the checkpoint's header (the model card's figures)."""
+    try:
+        meta = read_metadata(runtime.checkpoint_path(name))
+        m = json.loads(meta["metrics"])
+        samples = sum(r["train_samples"] for r in stages(meta))  # every stage of a warm-started run
+        return (f"Network `{name}`: {m['parameters']:,} parameters, trained on {samples:,} distorted digits; "
+                f"on the test protocol {m['acc_clean']:.2f} % clean, {m['acc_noisy']:.2f} % distorted, "
+                f"{m['acc_recon']:.2f} % reconstructed")
+    except Exception:  # a header without these figures: the answer itself is still right
+        return f"Network `{name}`"
+
+
 @torch.no_grad()
-def run(image: torch.Tensor, distortion: str, n_lines, sigma, seed, label: int | None = None):
-    """Translate (the clean image), distort, reconstruct and classify one (1, 28, 28) image.
-    Returns clean, distorted and reconstructed pictures, two probability frames and a summary."""
+def run(image: torch.Tensor, distortion: str, n_lines, sigma, seed, label: int | None = None, network: str = MODEL):
+    """Translate (the clean image), distort, reconstruct and classify one (1, 28, 28) image with
+    `network`. Returns clean, distorted and reconstructed pictures, two probability frames and a summary."""
     n_lines, sigma, seed = _check_params(distortion, n_lines, sigma, seed)
-    model = runtime.model_or_error(MODEL)
+    model = runtime.model_or_error(choice(network, NETWORKS, "network"))
     dev = runtime.device()
     gen = torch.Generator(device=dev).manual_seed(seed)
     x = image.reshape(1, 1, 28, 28).to(dev)
@@ -63,32 +91,33 @@ def run(image: torch.Tensor, distortion: str, n_lines, sigma, seed, label: int |
     summary = (
         f"{head}prediction on the clean image **{pred[1]}** ({p[1, pred[1]]:.1%}), "
         f"on the distorted **{pred[0]}** ({p[0, pred[0]]:.1%}), on the reconstruction **{pred[2]}** ({p[2, pred[2]]:.1%})  \n"
-        f"PSNR against the clean image: distorted {psnr(noisy, clean):.1f} dB, reconstructed {psnr(recon, clean):.1f} dB"
+        f"PSNR against the clean image: distorted {psnr(noisy, clean):.1f} dB, reconstructed {psnr(recon, clean):.1f} dB  \n"
+        f"{network_line(network)}"
     )
     return (served(to_uint8(clean)), served(to_uint8(noisy)), served(to_uint8(recon)), probs_frame(p[0]),
             probs_frame(p[2]), summary)
 
 
 @runtime.gpu
-def denoise_test_digit(index, distortion, n_lines, sigma, seed):
+def denoise_test_digit(index, distortion, n_lines, sigma, seed, network=MODEL):
     if index is None or not isinstance(index, (int, float)) or not math.isfinite(index) or int(index) != index:
         raise gr.Error(f"The test-set index must be a whole number, got {index!r}.")
     if not 0 <= index < N_TEST:
         raise gr.Error(f"The test-set index must be between 0 and {N_TEST - 1}, got {int(index)}.")
     test = runtime.test_set()
     img = test.images[int(index)].float().div(255).unsqueeze(0)
-    return run(img, distortion, n_lines, sigma, seed, label=int(test.labels[int(index)]))
+    return run(img, distortion, n_lines, sigma, seed, label=int(test.labels[int(index)]), network=network)
 
 
 @runtime.gpu
-def denoise_drawing(sketch, distortion, n_lines, sigma, seed):
+def denoise_drawing(sketch, distortion, n_lines, sigma, seed, network=MODEL):
     # a raw event (no Gradio preprocessing, whose decoder fails on a broken file without a message)
-    return run(from_sketch(sketch), distortion, n_lines, sigma, seed)
+    return run(from_sketch(sketch), distortion, n_lines, sigma, seed, network=network)
 
 
 @runtime.gpu
-def denoise_upload(path, distortion, n_lines, sigma, seed):
-    return run(from_upload(path), distortion, n_lines, sigma, seed)
+def denoise_upload(path, distortion, n_lines, sigma, seed, network=MODEL):
+    return run(from_upload(path), distortion, n_lines, sigma, seed, network=network)
 
 
 def random_index() -> int:
@@ -131,6 +160,9 @@ def build():
             n_lines = gr.Slider(0, 28, value=14, step=1, label="Rows and columns removed (each)")
             sigma = gr.Slider(0, 1.5, value=0.5, step=0.05, label="Noise sigma")
             seed = gr.Number(value=0, label="Seed (translation and noise)", precision=0, minimum=0, maximum=MAX_SEED)
+            # the last input of every event, so API callers that leave it out get the tab's own network
+            nets = networks()
+            network = gr.Radio(nets, value=MODEL, label="Network", visible=len(nets) > 1, elem_id="denoise-network")
         with gr.Column(scale=2):
             with gr.Row():
                 clean = gr.Image(label="Clean (translated)", elem_id="denoise-clean", height=280, width=280, interactive=False, format="png")
@@ -140,7 +172,7 @@ def build():
             with gr.Row():
                 p_noisy = gr.BarPlot(x="digit", y="probability", y_lim=[0, 1], label="Class probabilities: distorted", height=220)
                 p_recon = gr.BarPlot(x="digit", y="probability", y_lim=[0, 1], label="Class probabilities: reconstructed", height=220)
-    params = [distortion, n_lines, sigma, seed]
+    params = [distortion, n_lines, sigma, seed, network]
     outputs = [clean, noisy, recon, p_noisy, p_recon, summary]
     # preprocess=False: the handlers validate the raw values themselves, so that a wrong value from
     # an API client (None, out of range, a broken file) gets our message, not a bare "Error"

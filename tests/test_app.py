@@ -120,3 +120,33 @@ def test_handlers_reject_nan_without_server():
         denoise.denoise_test_digit(float("nan"), "clamp", 14, 0.5, 0)
     with pytest.raises(gr.Error, match="NaN"):
         denoise.denoise_drawing(np.full((28, 28), np.nan, np.float32), "clamp", 14, 0.5, 0)
+
+
+def test_summary_names_the_network_with_its_header_figures(client):
+    from training.checkpoint import read_metadata
+
+    summary = client.predict(0, "clamp", 14, 0.5, 0, api_name="/denoise_test_digit")[5]
+    metrics = json.loads(read_metadata(runtime.checkpoint_path("denoiser"))["metrics"])
+    assert f"Network `denoiser`: {metrics['parameters']:,} parameters" in summary
+    assert f"{metrics['acc_noisy']:.2f} % distorted" in summary
+
+
+def test_unknown_network_is_refused(client):
+    with pytest.raises(AppError, match="Unknown network 'resnet'"):
+        client.predict(0, "clamp", 14, 0.5, 0, "resnet", api_name="/denoise_test_digit")
+
+
+@pytest.mark.skipif(not runtime.checkpoint_path("denoiser_ref").exists(), reason="no denoiser_ref checkpoint")
+def test_reference_network_answers(client):
+    img, label = test_digit(0)
+    summary = check_result(client.predict(0, "translate", 14, 0.5, 0, "denoiser_ref", api_name="/denoise_test_digit"), label)
+    assert "Network `denoiser_ref`: 2,062,859 parameters" in summary
+
+
+def test_network_choice_lists_only_checkpoints_that_exist(tmp_path, monkeypatch):
+    from explorer import denoise
+
+    monkeypatch.setattr(runtime, "CHECKPOINT_DIR", tmp_path)
+    assert [key for _, key in denoise.networks()] == ["denoiser"]  # the tab's own, even when missing
+    (tmp_path / "denoiser_ref.safetensors").write_bytes(b"")
+    assert [key for _, key in denoise.networks()] == ["denoiser", "denoiser_ref"]
