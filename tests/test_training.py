@@ -69,6 +69,22 @@ def test_evaluate_cli(smoke_checkpoint):
     assert metrics["acc_noisy"] == pytest.approx(sum(per) / 3, abs=1e-3)
 
 
+def test_evaluate_cli_on_the_training_split(smoke_checkpoint):
+    from training.checkpoint import load_checkpoint, read_metadata
+    from training.data import load_mnist, train_val_split
+    from training.evaluate import evaluate_denoiser
+
+    proc = run(["-m", "training.evaluate", str(smoke_checkpoint), "--split", "train", "--limit", "60"])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    metrics = json.loads(proc.stdout)
+    assert metrics["split"] == "train" and metrics["n_images"] == 60
+    # the first digits of the recipe's training split (validation digits left out), not of the raw set
+    recipe = json.loads(read_metadata(smoke_checkpoint)["recipe"])
+    train, _ = train_val_split(load_mnist().train, recipe["val_size"], seed=recipe["seed"])
+    expected = evaluate_denoiser(load_checkpoint(smoke_checkpoint), train.images[:60], train.labels[:60])
+    assert {k: metrics[k] for k in expected} == pytest.approx(expected, abs=0.011)  # PSNR is rounded to 0.01
+
+
 # --- schedules -----------------------------------------------------------------------------------
 
 def test_lr_warmup_then_cosine():

@@ -2,8 +2,12 @@
 
     python -m training.evaluate checkpoints/denoiser.safetensors [--limit N] [--device D]
     python -m training.evaluate checkpoints/vae.safetensors [--limit N] [--k K] [--device D]
+    python -m training.evaluate checkpoints/denoiser.safetensors --split train --limit 10000
 
-prints the checkpoint's metrics on the test set as JSON.
+prints the checkpoint's metrics on the test set as JSON. `--split train` scores the digits the model
+was trained on instead (its recipe's training split, validation digits left out): a score on them
+no better than on the test set says the model underfits, so more capacity or training would help
+and more regularisation would not.
 """
 
 import argparse
@@ -16,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from .checkpoint import load_checkpoint, read_metadata
-from .data import load_mnist, to_float
+from .data import load_mnist, to_float, train_val_split
 from .distortions import NOISY, distort, translate
 from .vae_objective import binarize, elbo_terms, iwae_nll
 
@@ -157,14 +161,21 @@ def evaluate_neurons(model, images: torch.Tensor, labels: torch.Tensor, *, batch
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("checkpoint")
-    p.add_argument("--limit", type=int, default=None, help="score only the first N test images (for quick checks)")
+    p.add_argument("--limit", type=int, default=None, help="score only the first N images (for quick checks)")
+    p.add_argument("--split", choices=["test", "train"], default="test",
+                   help="the test set, or the training split the checkpoint's recipe trained on (underfit or overfit?)")
     p.add_argument("--k", type=int, default=1000, help="importance samples per image for the VAEs' IWAE bound")
     p.add_argument("--device", default="cpu")
     args = p.parse_args(argv)
     meta = read_metadata(args.checkpoint)
     model = load_checkpoint(args.checkpoint, args.device)
-    test = load_mnist().test
-    images, labels = test.images[: args.limit], test.labels[: args.limit]
+    data = load_mnist()
+    if args.split == "train":
+        recipe = json.loads(meta.get("recipe", "{}"))
+        split, _ = train_val_split(data.train, recipe.get("val_size", 5000), seed=recipe.get("seed", 0))
+    else:
+        split = data.test
+    images, labels = split.images[: args.limit], split.labels[: args.limit]
     if meta["model"] in ("denoiser", "denoiser_ref"):
         metrics = evaluate_denoiser(model, images, labels, device=args.device)
     elif meta["model"] in ("vae", "vae2d"):
@@ -177,6 +188,7 @@ def main(argv=None):
     else:
         raise SystemExit(f"no evaluation defined for model {meta['model']!r}")
     metrics["model"] = meta["model"]
+    metrics["split"] = args.split
     metrics["parameters"] = sum(p.numel() for p in model.parameters())
     print(json.dumps(metrics, indent=2, sort_keys=True))
     return metrics
