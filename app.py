@@ -40,7 +40,11 @@ demo = build_demo()
 # two CPU cores serve a handful of requests at a time best; more would only queue inside torch.
 # The queue holds a few hundred waiting requests, then refuses new ones with a message.
 demo.queue(default_concurrency_limit=4, max_size=256)
-LAUNCH = {"max_file_size": "10mb", "show_error": True, "css": neurons.CSS, "js": inputs.PICK_BRUSH_JS}  # also used by the tests' server
+LAUNCH = {  # also used by the tests' server
+    "max_file_size": "10mb", "show_error": True,
+    "css": neurons.CSS + "\n" + latents.CSS,  # Gradio 6 takes a page's CSS and script at launch
+    "js": inputs.PICK_BRUSH_JS,
+}
 
 
 def main(argv=None):

@@ -361,10 +361,16 @@ def _reconstruct(model, x: torch.Tensor) -> torch.Tensor:
 
 
 def _gallery(m: Map, idx, dist) -> list[tuple]:
-    """Test digits (indices into the test set, which are also their map points) with distances."""
+    """Test digits (indices into the test set, which are also their map points) captioned
+    "#index · digit · distance", short enough for a thumbnail (the gallery's label says so)."""
     images = runtime.test_set().images
     return [(served(to_uint8(images[int(j)].float() / 255, scale=3)),
-             f"#{int(j)}: digit {int(m.labels[j])}, distance {float(d):.3f}") for j, d in zip(idx, dist)]
+             f"#{int(j)} · {int(m.labels[j])} · {float(d):.2f}") for j, d in zip(idx, dist)]
+
+
+GALLERY_KEY = "(#index · digit · distance)"
+# a thumbnail's caption may use its whole width (Gradio stops it at 80 %, which cut "#6224 · 1 · 0.35")
+CSS = "#explorer-neighbours .caption-label, #explorer-placed .caption-label { max-width: calc(100% - 4px); }"
 
 
 @runtime.gpu
@@ -614,7 +620,7 @@ def build(demo: gr.Blocks, tabs: gr.Tabs):
                 original = gr.Image(label="Digit", interactive=False, format="png", height=180, elem_id="explorer-digit")
                 recon = gr.Image(label="Reconstruction", interactive=False, format="png", height=180)
             # png keeps figures.served's unique text chunk (webp would drop it and let equal answers share a file)
-            gallery = gr.Gallery(label=f"{N_NEIGHBOURS} nearest test digits in latent space", columns=4, height=260,
+            gallery = gr.Gallery(label=f"{N_NEIGHBOURS} nearest test digits in latent space {GALLERY_KEY}", columns=4, height=260,
                                  elem_id="explorer-neighbours", format="png")
             with gr.Row():
                 code = gr.Textbox(label="Code (float32, hex): edit and decode", max_lines=2, scale=3)
@@ -631,7 +637,8 @@ def build(demo: gr.Blocks, tabs: gr.Tabs):
             sketch, draw_btn, upload, upload_btn = draw_or_upload("Place it on the map")
             seen = gr.Image(label="As the model sees it", interactive=False, format="png", height=168, width=168)
             placed_text = gr.Markdown()
-            placed_gallery = gr.Gallery(label="Its nearest test digits", columns=4, height=220, format="png")
+            placed_gallery = gr.Gallery(label=f"Its nearest test digits {GALLERY_KEY}", columns=4, height=220, format="png",
+                                        elem_id="explorer-placed")
     with gr.Row():
         link = gr.Textbox(label="Link to this view", interactive=False, scale=4, elem_id="explorer-link")
         copy_btn = gr.Button("Copy link", scale=1)

@@ -142,6 +142,11 @@ def test_explorer_link_hover_and_click(page, shots, server_url):
     proj = "tsne" if name != "vae2d" else "latent"
     page.goto(f"{server_url}?tab=explorer&model={name}&proj={proj}&dim=2&color=pred&point=5")
     page.get_by_text("Test digit #5").wait_for(state="visible")  # the link restored the selected point
+    captions = page.locator("#explorer-neighbours .caption-label")
+    captions.first.wait_for()
+    assert captions.count() == 8
+    # each neighbour's "#index · digit · distance" is shown whole, not cut off with an ellipsis
+    assert all(c.evaluate("e => e.scrollWidth <= e.clientWidth") for c in captions.all()), captions.all_inner_texts()
     page.wait_for_selector("#latent-map .js-plotly-plot")
     page.wait_for_function("() => document.querySelector('#latent-map .js-plotly-plot')._lmData?.colour === 'pred'")
     x, y = hover(page, 123, f"#123 digit {int(runtime.test_set().labels[123])}", "test-sprite")
