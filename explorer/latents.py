@@ -352,14 +352,6 @@ def _code_hex(z: torch.Tensor) -> str:
 
 
 @torch.no_grad()
-def _reconstruct(model, x: torch.Tensor) -> torch.Tensor:
-    """decode(encode(x)) where the model decodes its latent alone, else its own reconstruction
-    (the denoiser's decoder also reads skip connections)."""
-    if hasattr(model, "decode"):
-        return model.decode(model.encode(x))
-    return model(x).recon
-
-
 def _gallery(m: Map, idx, dist) -> list[tuple]:
     """Test digits (indices into the test set, which are also their map points) captioned
     "#index · digit · distance", short enough for a thumbnail (the gallery's label says so)."""
@@ -385,7 +377,9 @@ def point_view(name, proj, dim, colour, index, digits="test"):
     dist, idx = neighbours_of(m, z, i)
     model = runtime.model_or_error(name)
     x = digit_input(m, i)
-    recon = _reconstruct(model, x)[0]
+    # a model that decodes its latent alone decodes z (stored, or just encoded: no second encoder
+    # pass); the denoiser's decoder also reads skip connections, so it runs whole
+    recon = (model.decode(z.reshape(1, -1).float().to(x.device)) if hasattr(model, "decode") else model(x).recon)[0]
     overlay = _point_overlay(m, coords, i, idx)
     info = (f"**{point_name(m, i)}**: true digit **{int(m.labels[i])}**, predicted **{int(m.pred[i])}** "
             f"({'correct' if m.pred[i] == m.labels[i] else 'wrong'}; by {m.quality['pred_source']}).\n\n"
