@@ -66,6 +66,15 @@ def test_test_digit_runs(page, shots):
     page.screenshot(path=str(shots / "denoise.png"), full_page=True)
 
 
+@pytest.mark.skipif(not runtime.checkpoint_path("denoiser_ref").exists(), reason="no denoiser_ref checkpoint")
+def test_network_choice_runs_the_reference_network(page):
+    page.get_by_role("tab", name="Test digit").click()
+    page.get_by_label("The reference write-up's network (denoiser_ref)").check()
+    page.get_by_role("button", name="Run", exact=True).click()
+    page.wait_for_selector("#denoise-summary:has-text('Network denoiser_ref')")
+    page.get_by_label("Lean shared-encoder net (denoiser)").check()  # back to the tab's own for the next tests
+
+
 def test_draw_and_denoise(page, shots):
     page.get_by_role("tab", name="Draw").click()
     # no tool is picked by hand: the page's script has chosen the brush (else the strokes draw nothing)
