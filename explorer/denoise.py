@@ -9,7 +9,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from training.checkpoint import read_metadata, stages
+from training.checkpoint import CheckpointError, read_metadata, stages
 from training.distortions import DISTORTIONS, distort, translate
 
 from . import runtime
@@ -63,7 +63,7 @@ def network_line(name: str) -> str:
         return (f"Network `{name}`: {m['parameters']:,} parameters, trained on {samples:,} distorted digits; "
                 f"on the test protocol {m['acc_clean']:.2f} % clean, {m['acc_noisy']:.2f} % distorted, "
                 f"{m['acc_recon']:.2f} % reconstructed")
-    except Exception:  # a header without these figures: the answer itself is still right
+    except (CheckpointError, KeyError, ValueError):  # a header without these figures: the answer is still right
         return f"Network `{name}`"
 
 
