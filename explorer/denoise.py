@@ -9,7 +9,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from training.checkpoint import CheckpointError, read_metadata, stages
+from training.checkpoint import CheckpointError, read_metadata, total_samples
 from training.distortions import DISTORTIONS, distort, translate
 
 from . import runtime
@@ -59,8 +59,7 @@ def network_line(name: str) -> str:
     try:
         meta = read_metadata(runtime.checkpoint_path(name))
         m = json.loads(meta["metrics"])
-        samples = sum(r["train_samples"] for r in stages(meta))  # every stage of a warm-started run
-        return (f"Network `{name}`: {m['parameters']:,} parameters, trained on {samples:,} distorted digits; "
+        return (f"Network `{name}`: {m['parameters']:,} parameters, trained on {total_samples(meta):,} distorted digits; "
                 f"on the test protocol {m['acc_clean']:.2f} % clean, {m['acc_noisy']:.2f} % distorted, "
                 f"{m['acc_recon']:.2f} % reconstructed")
     except (CheckpointError, KeyError, ValueError):  # a header without these figures: the answer is still right

@@ -351,7 +351,6 @@ def _code_hex(z: torch.Tensor) -> str:
     return z.detach().cpu().numpy().astype("<f4").tobytes().hex()
 
 
-@torch.no_grad()
 def _gallery(m: Map, idx, dist) -> list[tuple]:
     """Test digits (indices into the test set, which are also their map points) captioned
     "#index · digit · distance", short enough for a thumbnail (the gallery's label says so)."""

@@ -104,6 +104,11 @@ def stages(meta: dict) -> list[dict]:
     return runs
 
 
+def total_samples(meta: dict) -> int:
+    """Training samples over every run behind a checkpoint (see `stages`)."""
+    return sum(r["train_samples"] for r in stages(meta))
+
+
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> nn.Module:
     """Rebuild the model named in the header, load its weights strictly, return it in eval mode."""
     path = Path(path)

@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from .checkpoint import checkpoint_files, read_metadata, stages
+from .checkpoint import checkpoint_files, read_metadata, stages, total_samples
 from .export import map_path, read_map
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -23,9 +23,8 @@ TARGETS = {"acc_clean": 99.53, "acc_noisy": 97.52, "acc_recon": 96.77}  # the re
 def totals(meta: dict) -> tuple[str, str, str]:
     """Training samples, devices and wall time over all the runs behind a checkpoint, as card cells."""
     runs = stages(meta)
-    samples = sum(r["train_samples"] for r in runs)
     minutes = " + ".join(f"{r['wall_time_s'] / 60:.0f}" for r in runs) + " min"
-    return f"{samples:,}", " · ".join(sorted({r["device"] for r in runs})), minutes
+    return f"{total_samples(meta):,}", " · ".join(sorted({r["device"] for r in runs})), minutes
 
 
 def denoiser_table(paths: list[Path]) -> str:
