@@ -56,6 +56,18 @@ def test_decode_of_encode_gives_images(name):
     assert torch.isfinite(x).all() and x.min() >= 0 and x.max() <= 1
 
 
+@pytest.mark.parametrize("head", ["pool", "conv"])
+def test_denoiser_latent_is_the_pooled_bottleneck_whatever_the_head(head):
+    torch.manual_seed(0)
+    m = build_model("denoiser", {"head": head}).eval()
+    with torch.no_grad():
+        z = m.encode(batch())
+        pool_input = m._pool(m._features(batch())[2])
+    assert z.shape == (4, 2 * m.config.widths[-1])
+    # the pool head reads exactly the latent; the conv head reads its own 4x4 map
+    assert torch.equal(z, pool_input) == (head == "pool")
+
+
 def test_classify_matches_forward_logits_in_eval_mode(model):
     x = batch(1)
     with torch.no_grad():

@@ -98,10 +98,15 @@ class Denoiser(nn.Module):
         z = self.res(self.bottleneck(F.max_pool2d(e2, 2)))  # (B, c3, 7, 7)
         return e1, e2, z
 
+    @staticmethod
+    def _pooled(z: torch.Tensor) -> torch.Tensor:
+        """Bottleneck map (B, c3, 7, 7) -> mean and max over positions (B, 2 * c3)."""
+        return torch.cat([z.mean((2, 3)), z.amax((2, 3))], 1)
+
     def _pool(self, z: torch.Tensor) -> torch.Tensor:
         """Bottleneck map (B, c3, 7, 7) -> the head's input vector."""
         if self.config.head == "pool":
-            return torch.cat([z.mean((2, 3)), z.amax((2, 3))], 1)  # (B, 2 * c3)
+            return self._pooled(z)
         return self.reduce(z).flatten(1)  # (B, 16 * head_channels)
 
     def forward(self, x: torch.Tensor) -> DenoiserOutput:
@@ -116,5 +121,7 @@ class Denoiser(nn.Module):
         return self.head(self._pool(self._features(x)[2]))
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """The head's input vector (B, D): the latent the explorer plots."""
-        return self._pool(self._features(x)[2])
+        """The pooled bottleneck (B, 2 * c3): the latent the explorer plots, whichever head reads it
+        (for the pool head it is the head's input; the conv head's 4x4 map, 768 numbers a digit,
+        would make the test set's map file too large to commit)."""
+        return self._pooled(self._features(x)[2])
