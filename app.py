@@ -42,7 +42,7 @@ demo = build_demo()
 demo.queue(default_concurrency_limit=4, max_size=256)
 LAUNCH = {  # also used by the tests' server
     "max_file_size": "10mb", "show_error": True,
-    "css": neurons.CSS + "\n" + latents.CSS,  # Gradio 6 takes a page's CSS and script at launch
+    "css": "\n".join([denoise.CSS, neurons.CSS, latents.CSS]),  # Gradio 6 takes a page's CSS and script at launch
     "js": inputs.PICK_BRUSH_JS,
 }
 

@@ -1,11 +1,12 @@
-"""Server time of the explorer's and the VAE tab's handlers: each called in-process (what the server
+"""Server time of the explorer's and the VAE tab's handlers, and of the Denoise tab's sweep: each called in-process (what the server
 spends on an answer, without the network and the client), median and worst of N calls after one
 warm-up call, with one torch thread as the app serves.
 
     .venv/bin/python benchmarks/server_time.py [--calls 20]
 
 Targets: switching model, projection or colouring, and placing a drawn digit, <= 300 ms (the
-explorer); every VAE action well under a second.
+explorer); every VAE action well under a second; a strength sweep (16 strengths x 16 draws through
+the denoiser in one batch) under a second.
 """
 
 import argparse
@@ -15,7 +16,7 @@ import time
 import torch
 
 from common import table
-from explorer import latents, runtime, vae
+from explorer import denoise, latents, runtime, vae
 
 
 def timed(fn, args, calls: int) -> tuple[float, float]:
@@ -71,7 +72,9 @@ def main():
             ("vae: move a slider", "vae", vae.slide, ("vae", 3, *[0.1] * vae.N_SLIDERS)),
             ("vae: reconstruct", "vae", vae.vae_reconstruct, ("vae", 3)),
         ]
-    target = {"explorer": 300, "vae": 1000}
+    if runtime.checkpoint_path("denoiser").exists():
+        cases += [(f"denoiser: sweep {d}", "denoise", denoise.denoise_sweep, (0, d, 0)) for d in denoise.SWEEPS]
+    target = {"explorer": 300, "vae": 1000, "denoise": 1000}
     rows = []
     for label, tab, fn, args in cases:
         median, worst = timed(fn, args, calls)

@@ -6,6 +6,7 @@ from functools import lru_cache
 
 import gradio as gr
 import numpy as np
+import pandas as pd
 import torch
 import torch.nn.functional as F
 
@@ -27,8 +28,17 @@ CHOICES = [  # (display label, key): handlers branch on the key only
     ("Clamped Gaussian noise", "clamp"),
     ("Fractional noise", "fractional"),
 ]
+# Gradio 6.31 gives a plot's block the height asked for but draws the plot that tall below the
+# block's label, so the block clips the bottom of the sweep's legend (the two inputs' names)
+CSS = "#denoise-sweep { overflow: visible !important; margin-bottom: 24px; }"
 N_TEST = 10000
 MAX_SEED = 2**31 - 1
+SWEEP_DRAWS = 16  # translations and noise draws per strength: 16 x 16 strengths keep a sweep under a second on one CPU thread
+SWEEPS = {  # distortion -> the strengths a sweep tries, and the distort() argument they set
+    "rows_cols": ("n", list(range(0, 29, 2))),  # rows and columns removed, each
+    "clamp": ("sigma", [round(0.1 * i, 1) for i in range(16)]),  # noise sigma
+    "fractional": ("sigma", [round(0.1 * i, 1) for i in range(16)]),
+}
 
 
 def _check_params(distortion: str, n_lines, sigma, seed) -> tuple[int, float, int]:
@@ -97,15 +107,20 @@ def run(image: torch.Tensor, distortion: str, n_lines, sigma, seed, label: int |
             probs_frame(p[2]), summary)
 
 
-@runtime.gpu
-def denoise_test_digit(index, distortion, n_lines, sigma, seed, network=MODEL):
+def _check_index(index) -> int:
     if index is None or not isinstance(index, (int, float)) or not math.isfinite(index) or int(index) != index:
         raise gr.Error(f"The test-set index must be a whole number, got {index!r}.")
     if not 0 <= index < N_TEST:
         raise gr.Error(f"The test-set index must be between 0 and {N_TEST - 1}, got {int(index)}.")
+    return int(index)
+
+
+@runtime.gpu
+def denoise_test_digit(index, distortion, n_lines, sigma, seed, network=MODEL):
+    index = _check_index(index)
     test = runtime.test_set()
-    img = test.images[int(index)].float().div(255).unsqueeze(0)
-    return run(img, distortion, n_lines, sigma, seed, label=int(test.labels[int(index)]), network=network)
+    img = test.images[index].float().div(255).unsqueeze(0)
+    return run(img, distortion, n_lines, sigma, seed, label=int(test.labels[index]), network=network)
 
 
 @runtime.gpu
@@ -117,6 +132,32 @@ def denoise_drawing(sketch, distortion, n_lines, sigma, seed, network=MODEL):
 @runtime.gpu
 def denoise_upload(path, distortion, n_lines, sigma, seed, network=MODEL):
     return run(from_upload(path), distortion, n_lines, sigma, seed, network=network)
+
+
+@runtime.gpu
+@torch.no_grad()
+def denoise_sweep(index, distortion, seed, network=MODEL) -> pd.DataFrame:
+    """How much of a distortion one test digit survives: at each strength, the share of SWEEP_DRAWS
+    random translations and distortions that the network reads correctly from the distorted image
+    and from its reconstruction. All strengths go through the network as one batch."""
+    index = _check_index(index)
+    if distortion == "translate":
+        raise gr.Error("Translate only has no strength to sweep; choose rows and columns, clamped or fractional noise.")
+    _, _, seed = _check_params(distortion, 14, 0.5, seed)
+    model = runtime.model_or_error(choice(network, NETWORKS, "network"))
+    arg, strengths = SWEEPS[distortion]
+    test = runtime.test_set()
+    label = int(test.labels[index])
+    dev = runtime.device()
+    gen = torch.Generator(device=dev).manual_seed(seed)
+    x = test.images[index].float().div(255).to(dev).expand(SWEEP_DRAWS, 1, 28, 28)
+    noisy = torch.cat([distort(translate(x, gen), distortion, gen, **{arg: s}) for s in strengths])  # (S * D, 1, 28, 28)
+    out = model(noisy)
+    rows = []
+    for name, logits in (("distorted", out.logits), ("reconstructed", model.classify(out.recon))):
+        right = (logits.argmax(1) == label).float().reshape(len(strengths), SWEEP_DRAWS).mean(1).cpu()
+        rows += [{"strength": s, "input": name, "read correctly %": round(100 * float(r), 1)} for s, r in zip(strengths, right)]
+    return pd.DataFrame(rows)
 
 
 def random_index() -> int:
@@ -147,6 +188,7 @@ def build():
                     with gr.Row():
                         random_btn = gr.Button("Random digit")
                         run_test_btn = gr.Button("Run", variant="primary")
+                    sweep_btn = gr.Button("Sweep the strength")
                 with gr.Tab("Draw"):
                     sketch = sketchpad(elem_id="denoise-sketch")
                     run_draw_btn = gr.Button("Run on drawing", variant="primary")
@@ -171,6 +213,11 @@ def build():
             with gr.Row():
                 p_noisy = gr.BarPlot(x="digit", y="probability", y_lim=[0, 1], label="Class probabilities: distorted", height=220)
                 p_recon = gr.BarPlot(x="digit", y="probability", y_lim=[0, 1], label="Class probabilities: reconstructed", height=220)
+            sweep_plot = gr.LinePlot(
+                x="strength", y="read correctly %", color="input", y_lim=[0, 100], height=300, elem_id="denoise-sweep",
+                color_map={"distorted": "#2563eb", "reconstructed": "#ea580c"},
+                x_title="rows/columns removed, or sigma",
+                label=f"Sweep (test digit): share of {SWEEP_DRAWS} random draws of the distortion read correctly, by its strength")
     params = [distortion, n_lines, sigma, seed, network]
     outputs = [clean, noisy, recon, p_noisy, p_recon, summary]
     # preprocess=False: the handlers validate the raw values themselves, so that a wrong value from
@@ -179,6 +226,7 @@ def build():
     run_test_btn.click(denoise_test_digit, [index, *params], outputs, api_name="denoise_test_digit", **raw)
     random_btn.click(random_index, None, index, api_name="random_index").then(
         denoise_test_digit, [index, *params], outputs, api_name=False, **raw)
+    sweep_btn.click(denoise_sweep, [index, distortion, seed, network], sweep_plot, api_name="denoise_sweep", **raw)
     run_draw_btn.click(denoise_drawing, [sketch, *params], outputs, api_name="denoise_drawing", **raw)
     upload.upload(denoise_upload, [upload, *params], outputs, api_name=False, **raw)
     run_upload_btn.click(denoise_upload, [upload, *params], outputs, api_name="denoise_upload", **raw)

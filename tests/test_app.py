@@ -7,6 +7,7 @@ import pytest
 from gradio_client import handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
+from refusals import assert_refused
 
 from explorer import runtime
 
@@ -150,3 +151,38 @@ def test_network_choice_lists_only_checkpoints_that_exist(tmp_path, monkeypatch)
     assert [key for _, key in denoise.networks()] == ["denoiser"]  # the tab's own, even when missing
     (tmp_path / "denoiser_ref.safetensors").write_bytes(b"")
     assert [key for _, key in denoise.networks()] == ["denoiser", "denoiser_ref"]
+
+
+def sweep_rows(plot: dict) -> list[dict]:
+    return [dict(zip(plot["columns"], row)) for row in plot["data"]]
+
+
+@pytest.mark.parametrize("distortion", ["rows_cols", "clamp", "fractional"])
+def test_sweep_reads_the_digit_at_strength_zero_and_loses_it_at_the_top(client, distortion):
+    from explorer import denoise
+
+    rows = sweep_rows(client.predict(0, distortion, 0, api_name="/denoise_sweep"))
+    strengths = denoise.SWEEPS[distortion][1]
+    for kind in ("distorted", "reconstructed"):
+        share = {r["strength"]: r["read correctly %"] for r in rows if r["input"] == kind}
+        assert sorted(share) == sorted(strengths)
+        assert all(0 <= v <= 100 for v in share.values())
+        # undistorted, the committed net reads test digit 0 in every translation; at the strongest
+        # setting (every line removed, or sigma 1.5) it cannot read all of them
+        assert share[strengths[0]] == 100, kind
+        assert share[strengths[-1]] < 100, kind
+
+
+def test_sweep_repeats_under_its_seed():
+    from explorer import denoise
+
+    a = denoise.denoise_sweep(3, "clamp", 11)
+    assert a.equals(denoise.denoise_sweep(3, "clamp", 11))
+    assert len(a) == 2 * len(denoise.SWEEPS["clamp"][1])
+
+
+def test_sweep_refuses_what_it_cannot_sweep(client):
+    assert_refused(client, "/denoise_sweep", (0, "translate", 0), "no strength to sweep")
+    assert_refused(client, "/denoise_sweep", (10000, "clamp", 0), "between 0 and 9999")
+    assert_refused(client, "/denoise_sweep", (0, "clamp", -1), "seed must be")
+    assert_refused(client, "/denoise_sweep", (0, "clamp", 0, "resnet"), "Unknown network 'resnet'")

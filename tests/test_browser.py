@@ -63,6 +63,10 @@ def test_test_digit_runs(page, shots):
     page.get_by_role("button", name="Run", exact=True).click()
     wait_for_images(page)
     page.wait_for_selector("#denoise-summary:has-text('True label: 7')")
+    # the sweep draws its two curves (an empty plot has no marks)
+    assert page.locator("#denoise-sweep canvas, #denoise-sweep svg .mark-line").count() == 0
+    page.get_by_role("button", name="Sweep the strength").click()
+    page.locator("#denoise-sweep canvas, #denoise-sweep svg .mark-line").first.wait_for()
     page.screenshot(path=str(shots / "denoise.png"), full_page=True)
 
 

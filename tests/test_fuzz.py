@@ -198,6 +198,10 @@ def test_numbers_out_of_range_are_refused(client):
     for sketch in SKETCHES:
         refused(client, sketch, "clamp", *GOOD, api_name="/denoise_drawing")
     refused(client, None, "clamp", *GOOD, api_name="/denoise_upload")
+    # the sweep takes index, distortion and seed (it varies the strength itself)
+    for index, distortion, n, sigma, seed in NUMBERS:
+        if (n, sigma) == GOOD[:2]:
+            refused(client, index, distortion, seed, api_name="/denoise_sweep")
     # healthy and still right after all of it
     summary = client.predict(0, "clamp", *GOOD, api_name="/denoise_test_digit")[5]
     assert "True label: 7" in summary
