@@ -227,6 +227,10 @@ def build():
     random_btn.click(random_index, None, index, api_name="random_index").then(
         denoise_test_digit, [index, *params], outputs, api_name=False, **raw)
     sweep_btn.click(denoise_sweep, [index, distortion, seed, network], sweep_plot, api_name="denoise_sweep", **raw)
+    # a sweep answers for one digit, distortion and network: it is cleared when any of them changes,
+    # so the plot never shows another digit's curves
+    for control in (index, distortion, network):
+        control.change(lambda: None, None, sweep_plot, api_name=False, queue=False)
     run_draw_btn.click(denoise_drawing, [sketch, *params], outputs, api_name="denoise_drawing", **raw)
     upload.upload(denoise_upload, [upload, *params], outputs, api_name=False, **raw)
     run_upload_btn.click(denoise_upload, [upload, *params], outputs, api_name="denoise_upload", **raw)
