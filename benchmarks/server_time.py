@@ -1,6 +1,6 @@
-"""Server time of the explorer's and the VAE tab's handlers, and of the Denoise tab's sweep: each called in-process (what the server
-spends on an answer, without the network and the client), median and worst of N calls after one
-warm-up call, with one torch thread as the app serves.
+"""Server time of the explorer's and the VAE tab's handlers, and of the Denoise tab's strength
+sweep: each called in-process (what the server spends on an answer, without the network and the
+client), median and worst of N calls after one warm-up call, with one torch thread as the app serves.
 
     .venv/bin/python benchmarks/server_time.py [--calls 20]
 

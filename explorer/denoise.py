@@ -34,10 +34,11 @@ CSS = "#denoise-sweep { overflow: visible !important; margin-bottom: 24px; }"
 N_TEST = 10000
 MAX_SEED = 2**31 - 1
 SWEEP_DRAWS = 16  # translations and noise draws per strength: 16 x 16 strengths keep a sweep under a second on one CPU thread
-SWEEPS = {  # distortion -> the strengths a sweep tries, and the distort() argument they set
+SIGMAS = [round(0.1 * i, 1) for i in range(16)]  # 0 to 1.5, the sigma slider's range
+SWEEPS = {  # distortion -> the distort() argument a sweep varies, and the strengths it tries
     "rows_cols": ("n", list(range(0, 29, 2))),  # rows and columns removed, each
-    "clamp": ("sigma", [round(0.1 * i, 1) for i in range(16)]),  # noise sigma
-    "fractional": ("sigma", [round(0.1 * i, 1) for i in range(16)]),
+    "clamp": ("sigma", SIGMAS),
+    "fractional": ("sigma", SIGMAS),
 }
 
 
