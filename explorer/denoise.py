@@ -135,23 +135,24 @@ def denoise_upload(path, distortion, n_lines, sigma, seed, network=MODEL):
     return run(from_upload(path), distortion, n_lines, sigma, seed, network=network)
 
 
-@runtime.gpu
 @torch.no_grad()
-def denoise_sweep(index, distortion, seed, network=MODEL) -> pd.DataFrame:
-    """How much of a distortion one test digit survives: at each strength, the share of SWEEP_DRAWS
-    random translations and distortions that the network reads correctly from the distorted image
-    and from its reconstruction. All strengths go through the network as one batch."""
-    index = _check_index(index)
+def _sweep(image: torch.Tensor, label: int | None, distortion: str, seed, network: str) -> pd.DataFrame:
+    """How much of a distortion one (1, 28, 28) digit survives: at each strength, the share of
+    SWEEP_DRAWS random translations and distortions that the network reads as `label` from the
+    distorted image and from its reconstruction. Without a label (a drawing or an upload), the
+    digit is what the network reads on the undistorted image. All strengths go through the network
+    as one batch."""
     if distortion == "translate":
         raise gr.Error("Translate only has no strength to sweep; choose rows and columns, clamped or fractional noise.")
     _, _, seed = _check_params(distortion, 14, 0.5, seed)
     model = runtime.model_or_error(choice(network, NETWORKS, "network"))
     arg, strengths = SWEEPS[distortion]
-    test = runtime.test_set()
-    label = int(test.labels[index])
     dev = runtime.device()
+    x = image.reshape(1, 1, 28, 28).to(dev)
+    if label is None:
+        label = int(model.classify(x).argmax())
     gen = torch.Generator(device=dev).manual_seed(seed)
-    x = test.images[index].float().div(255).to(dev).expand(SWEEP_DRAWS, 1, 28, 28)
+    x = x.expand(SWEEP_DRAWS, 1, 28, 28)
     noisy = torch.cat([distort(translate(x, gen), distortion, gen, **{arg: s}) for s in strengths])  # (S * D, 1, 28, 28)
     out = model(noisy)
     rows = []
@@ -159,6 +160,26 @@ def denoise_sweep(index, distortion, seed, network=MODEL) -> pd.DataFrame:
         right = (logits.argmax(1) == label).float().reshape(len(strengths), SWEEP_DRAWS).mean(1).cpu()
         rows += [{"strength": s, "input": name, "read correctly %": round(100 * float(r), 1)} for s, r in zip(strengths, right)]
     return pd.DataFrame(rows)
+
+
+@runtime.gpu
+def denoise_sweep(index, distortion, seed, network=MODEL) -> pd.DataFrame:
+    """The strength sweep of a test digit, scored against its true label."""
+    index = _check_index(index)
+    test = runtime.test_set()
+    return _sweep(test.images[index].float().div(255), int(test.labels[index]), distortion, seed, network)
+
+
+@runtime.gpu
+def denoise_sweep_drawing(sketch, distortion, seed, network=MODEL) -> pd.DataFrame:
+    """The strength sweep of a drawing, scored against the network's reading of the drawing itself."""
+    return _sweep(from_sketch(sketch), None, distortion, seed, network)
+
+
+@runtime.gpu
+def denoise_sweep_upload(path, distortion, seed, network=MODEL) -> pd.DataFrame:
+    """The strength sweep of an uploaded picture, scored like a drawing's."""
+    return _sweep(from_upload(path), None, distortion, seed, network)
 
 
 def random_index() -> int:
@@ -192,12 +213,16 @@ def build():
                     sweep_btn = gr.Button("Sweep the strength")
                 with gr.Tab("Draw"):
                     sketch = sketchpad(elem_id="denoise-sketch")
-                    run_draw_btn = gr.Button("Run on drawing", variant="primary")
+                    with gr.Row():
+                        run_draw_btn = gr.Button("Run on drawing", variant="primary")
+                        sweep_draw_btn = gr.Button("Sweep on drawing")
                 with gr.Tab("Upload"):
                     # gr.File, not gr.Image: the handler opens the file itself, so a broken or huge file
                     # gets our own clear message instead of a decoder traceback
                     upload = gr.File(label="Upload an image of a digit (PNG, JPEG, ...)", file_types=["image"], type="filepath")
-                    run_upload_btn = gr.Button("Run on upload", variant="primary")
+                    with gr.Row():
+                        run_upload_btn = gr.Button("Run on upload", variant="primary")
+                        sweep_upload_btn = gr.Button("Sweep on upload")
             distortion = gr.Radio(CHOICES, value="clamp", label="Distortion")
             n_lines = gr.Slider(0, 28, value=14, step=1, label="Rows and columns removed (each)")
             sigma = gr.Slider(0, 1.5, value=0.5, step=0.05, label="Noise sigma")
@@ -218,7 +243,8 @@ def build():
                 x="strength", y="read correctly %", color="input", y_lim=[0, 100], height=300, elem_id="denoise-sweep",
                 color_map={"distorted": "#2563eb", "reconstructed": "#ea580c"},
                 x_title="rows/columns removed, or sigma",
-                label=f"Sweep (test digit): share of {SWEEP_DRAWS} random draws of the distortion read correctly, by its strength")
+                label=f"Sweep: share of {SWEEP_DRAWS} random draws of the distortion read as the digit (a test digit's true "
+                      "label; for a drawing or an upload, what the network reads on it undistorted), by its strength")
     params = [distortion, n_lines, sigma, seed, network]
     outputs = [clean, noisy, recon, p_noisy, p_recon, summary]
     # preprocess=False: the handlers validate the raw values themselves, so that a wrong value from
@@ -228,9 +254,13 @@ def build():
     random_btn.click(random_index, None, index, api_name="random_index").then(
         denoise_test_digit, [index, *params], outputs, api_name=False, **raw)
     sweep_btn.click(denoise_sweep, [index, distortion, seed, network], sweep_plot, api_name="denoise_sweep", **raw)
+    sweep_draw_btn.click(denoise_sweep_drawing, [sketch, distortion, seed, network], sweep_plot,
+                         api_name="denoise_sweep_drawing", **raw)
+    sweep_upload_btn.click(denoise_sweep_upload, [upload, distortion, seed, network], sweep_plot,
+                           api_name="denoise_sweep_upload", **raw)
     # a sweep answers for one digit, distortion and network: it is cleared when any of them changes,
     # so the plot never shows another digit's curves
-    for control in (index, distortion, network):
+    for control in (index, sketch, upload, distortion, network):
         control.change(lambda: None, None, sweep_plot, api_name=False, queue=False)
     run_draw_btn.click(denoise_drawing, [sketch, *params], outputs, api_name="denoise_drawing", **raw)
     upload.upload(denoise_upload, [upload, *params], outputs, api_name=False, **raw)

@@ -58,26 +58,32 @@ def test_random_index(client):
     assert all(0 <= v < 10000 for v in values)
 
 
-def test_upload(client, tmp_path):
-    img, label = test_digit(1)
-    # a black-on-white photo-like upload, 5x larger than MNIST: must be inverted and shrunk
-    big = Image.fromarray(255 - img).resize((140, 140), Image.BILINEAR).convert("RGB")
+def upload_of(img: np.ndarray, tmp_path) -> str:
+    """A black-on-white photo-like upload of a test digit, 5x larger than MNIST: must be inverted and shrunk."""
     path = tmp_path / "digit.png"
-    big.save(path)
-    summary = check_result(client.predict(handle_file(str(path)), "translate", 14, 0.5, 0, api_name="/denoise_upload"))
-    assert f"prediction on the clean image **{label}**" in summary
+    Image.fromarray(255 - img).resize((140, 140), Image.BILINEAR).convert("RGB").save(path)
+    return handle_file(str(path))
 
 
-def test_drawing(client, tmp_path):
-    img, label = test_digit(2)
-    # what the Sketchpad sends: RGBA, opaque white canvas, black ink
+def sketch_of(img: np.ndarray, tmp_path) -> dict:
+    """What the Sketchpad sends for a test digit drawn on it: RGBA, opaque white canvas, black ink."""
     rgba = np.full((280, 280, 4), 255, np.uint8)
     ink = np.asarray(Image.fromarray(img).resize((280, 280), Image.BILINEAR)) > 100
     rgba[ink, :3] = 0
     path = tmp_path / "sketch.png"
     Image.fromarray(rgba).save(path)
-    value = {"background": handle_file(str(path)), "layers": [], "composite": handle_file(str(path))}
-    summary = check_result(client.predict(value, "translate", 14, 0.5, 0, api_name="/denoise_drawing"))
+    return {"background": handle_file(str(path)), "layers": [], "composite": handle_file(str(path))}
+
+
+def test_upload(client, tmp_path):
+    img, label = test_digit(1)
+    summary = check_result(client.predict(upload_of(img, tmp_path), "translate", 14, 0.5, 0, api_name="/denoise_upload"))
+    assert f"prediction on the clean image **{label}**" in summary
+
+
+def test_drawing(client, tmp_path):
+    img, label = test_digit(2)
+    summary = check_result(client.predict(sketch_of(img, tmp_path), "translate", 14, 0.5, 0, api_name="/denoise_drawing"))
     assert f"prediction on the clean image **{label}**" in summary
 
 
@@ -186,3 +192,33 @@ def test_sweep_refuses_what_it_cannot_sweep(client):
     assert_refused(client, "/denoise_sweep", (10000, "clamp", 0), "between 0 and 9999")
     assert_refused(client, "/denoise_sweep", (0, "clamp", -1), "seed must be")
     assert_refused(client, "/denoise_sweep", (0, "clamp", 0, "resnet"), "Unknown network 'resnet'")
+
+
+@pytest.mark.parametrize("source", ["drawing", "upload"])
+def test_sweep_of_a_drawing_or_an_upload(client, tmp_path, source):
+    """Without a true label the sweep scores against the network's reading of the undistorted
+    picture: every translation of it is read so, and the strongest noise defeats some draws."""
+    from explorer import denoise
+
+    img, _ = test_digit(2)
+    value = sketch_of(img, tmp_path) if source == "drawing" else upload_of(img, tmp_path)
+    rows = sweep_rows(client.predict(value, "clamp", 0, api_name=f"/denoise_sweep_{source}"))
+    strengths = denoise.SWEEPS["clamp"][1]
+    for kind in ("distorted", "reconstructed"):
+        share = {r["strength"]: r["read correctly %"] for r in rows if r["input"] == kind}
+        assert sorted(share) == strengths
+        assert share[0.0] == 100, kind
+        assert share[1.5] < 100, kind
+
+
+def test_sweep_of_a_drawing_or_an_upload_refuses_what_it_cannot_sweep(client, tmp_path):
+    assert_refused(client, "/denoise_sweep_drawing", ({"background": None, "layers": [], "composite": None}, "clamp", 0),
+                   "The image is empty: draw a digit")
+    assert_refused(client, "/denoise_sweep_upload", (None, "clamp", 0), "Upload an image of a digit first")
+    text = tmp_path / "notes.png"
+    text.write_text("this is not an image")
+    assert_refused(client, "/denoise_sweep_upload", (handle_file(str(text)), "clamp", 0), "Not an image")
+    img, _ = test_digit(2)
+    assert_refused(client, "/denoise_sweep_drawing", (sketch_of(img, tmp_path), "translate", 0), "no strength to sweep")
+    assert_refused(client, "/denoise_sweep_upload", (upload_of(img, tmp_path), "clamp", 0, "resnet"),
+                   "Unknown network 'resnet'")

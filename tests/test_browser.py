@@ -106,6 +106,10 @@ def test_draw_and_denoise(page, shots):
         " return t.includes('PSNR') && !t.includes('True label'); }")
     assert "prediction on the clean image 7" in page.inner_text("#denoise-summary")
     wait_for_images(page)
+    # the drawing's own sweep (the plot is empty: the last test's distortion changes cleared it)
+    assert page.locator("#denoise-sweep svg .mark-line").count() == 0
+    page.get_by_role("button", name="Sweep on drawing").click()
+    page.locator("#denoise-sweep svg .mark-line").first.wait_for()
     page.screenshot(path=str(shots / "draw.png"), full_page=True)
 
 

@@ -197,7 +197,9 @@ def test_numbers_out_of_range_are_refused(client):
         refused(client, *args, api_name="/denoise_test_digit", maybe=True)
     for sketch in SKETCHES:
         refused(client, sketch, "clamp", *GOOD, api_name="/denoise_drawing")
+        refused(client, sketch, "clamp", 0, api_name="/denoise_sweep_drawing")
     refused(client, None, "clamp", *GOOD, api_name="/denoise_upload")
+    refused(client, None, "clamp", 0, api_name="/denoise_sweep_upload")
     # the sweep takes index, distortion and seed (it varies the strength itself)
     for index, distortion, n, sigma, seed in NUMBERS:
         if (n, sigma) == GOOD[:2]:
