@@ -2,6 +2,7 @@
 
     python -m training.evaluate checkpoints/denoiser.safetensors [--limit N] [--device D]
     python -m training.evaluate checkpoints/vae.safetensors [--limit N] [--k K] [--device D]
+    python -m training.evaluate checkpoints/latent_classifier.safetensors [--split train]
     python -m training.evaluate checkpoints/denoiser.safetensors --split train --limit 10000
 
 prints the checkpoint's metrics on the test set as JSON. `--split train` scores the digits the model
@@ -158,6 +159,17 @@ def evaluate_neurons(model, images: torch.Tensor, labels: torch.Tensor, *, batch
     return metrics
 
 
+@torch.no_grad()
+def evaluate_latent_classifier(model, images: torch.Tensor, labels: torch.Tensor, *,
+                               device: str | torch.device = "cpu") -> dict:
+    """Accuracy (percent) of a classifier on a frozen autoencoder's code, and the code's size."""
+    model.eval()
+    codes = batched(model.encode, images, device)
+    pred = model.classify_code(codes.to(device)).argmax(1).cpu()
+    return {"n_images": len(images), "acc": round(100 * (pred == labels).float().mean().item(), 3),
+            "latent_dim": int(codes.shape[1])}
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("checkpoint")
@@ -185,6 +197,8 @@ def main(argv=None):
         metrics = evaluate_neurons(model, images, labels, device=args.device)
     elif meta["model"] == "autoencoder":
         metrics = evaluate_reconstruction(model, images, device=args.device)
+    elif meta["model"] == "latent_classifier":
+        metrics = evaluate_latent_classifier(model, images, labels, device=args.device)
     else:
         raise SystemExit(f"no evaluation defined for model {meta['model']!r}")
     metrics["model"] = meta["model"]

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from .checkpoint import load_checkpoint, read_metadata, run_summary
-from .evaluate import batched
+from .evaluate import batched, evaluate_latent_classifier
 from .loop import end_epoch, finish, optimizer_step, setup, start_or_resume
 
 
@@ -31,13 +31,6 @@ class Recipe:
 
 
 RECIPES = {"latent_classifier": Recipe()}
-
-
-@torch.no_grad()
-def accuracy(model, images: torch.Tensor, labels: torch.Tensor, device) -> float:
-    model.eval()
-    pred = model.classify_code(batched(model.encode, images, device).to(device)).argmax(1).cpu()
-    return round(100 * (pred == labels).float().mean().item(), 3)
 
 
 def train(model_name: str, r: Recipe, *, device: torch.device, out: Path, state_path: Path | None,
@@ -73,8 +66,7 @@ def train(model_name: str, r: Recipe, *, device: torch.device, out: Path, state_
             if r.smoke and s >= 3:
                 break
         row = {"epoch": info["epoch"] + 1, "samples_per_s": round(seen / (time.time() - t0), 1),
-               "acc": accuracy(model, val_split.images, val_split.labels, device)}
+               "acc": evaluate_latent_classifier(model, val_split.images, val_split.labels, device=device)["acc"]}
         end_epoch(info, row, t_start=t_start, state_path=None, model=model, opt=opt, gen=gen, max_minutes=None, epochs=r.epochs)
-    metrics = {"n_images": len(test.images), "acc": accuracy(model, test.images, test.labels, device),
-               "latent_dim": int(z_train.shape[1])}
+    metrics = evaluate_latent_classifier(model, test.images, test.labels, device=device)
     return finish(model, out, metrics, info, recipe=asdict(r), device=device, data=data, dist_=dist_)
