@@ -15,7 +15,7 @@ from training.distortions import DISTORTIONS, distort, translate
 
 from . import runtime
 from .figures import probs_frame, served, to_uint8
-from .inputs import choice, from_sketch, from_upload, sketchpad
+from .inputs import choice, from_sketch, from_upload, sketchpad, whole
 
 MODEL = "denoiser"  # the tab's own network; the reference's is offered beside it when its checkpoint is there
 NETWORKS = [  # (display label, key)
@@ -45,16 +45,14 @@ SWEEPS = {  # distortion -> the distort() argument a sweep varies, and the stren
 def _check_params(distortion: str, n_lines, sigma, seed) -> tuple[int, float, int]:
     if distortion not in DISTORTIONS:
         raise gr.Error(f"Unknown distortion {distortion!r}; choose one of: {', '.join(DISTORTIONS)}.")
-    for name, v in (("rows/columns", n_lines), ("sigma", sigma), ("seed", seed)):
-        if v is None or not isinstance(v, (int, float)) or not math.isfinite(v):
-            raise gr.Error(f"The {name} value must be a finite number, got {v!r}.")
-    if not 0 <= n_lines <= 28 or int(n_lines) != n_lines:
-        raise gr.Error(f"Rows/columns to remove must be a whole number from 0 to 28, got {n_lines}.")
-    if not 0 <= sigma <= 2:
-        raise gr.Error(f"Noise sigma must be between 0 and 2, got {sigma}.")
-    if not 0 <= seed <= MAX_SEED or int(seed) != seed:
-        raise gr.Error(f"The seed must be a whole number from 0 to {MAX_SEED}, got {seed}.")
-    return int(n_lines), float(sigma), int(seed)
+    n_lines = whole(n_lines, "number of rows and columns to remove", 28)
+    if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or not 0 <= sigma <= 2:  # NaN fails too
+        raise gr.Error(f"The noise sigma must be a number from 0 to 2, got {sigma!r}.")
+    return n_lines, float(sigma), _check_seed(seed)
+
+
+def _check_seed(seed) -> int:
+    return whole(seed, "seed", MAX_SEED)
 
 
 def networks() -> list[tuple[str, str]]:
@@ -109,11 +107,7 @@ def run(image: torch.Tensor, distortion: str, n_lines, sigma, seed, label: int |
 
 
 def _check_index(index) -> int:
-    if index is None or not isinstance(index, (int, float)) or not math.isfinite(index) or int(index) != index:
-        raise gr.Error(f"The test-set index must be a whole number, got {index!r}.")
-    if not 0 <= index < N_TEST:
-        raise gr.Error(f"The test-set index must be between 0 and {N_TEST - 1}, got {int(index)}.")
-    return int(index)
+    return whole(index, "test-set index", N_TEST - 1)
 
 
 @runtime.gpu
@@ -144,7 +138,9 @@ def _sweep(image: torch.Tensor, label: int | None, distortion: str, seed, networ
     as one batch."""
     if distortion == "translate":
         raise gr.Error("Translate only has no strength to sweep; choose rows and columns, clamped or fractional noise.")
-    _, _, seed = _check_params(distortion, 14, 0.5, seed)
+    if distortion not in SWEEPS:
+        raise gr.Error(f"Unknown distortion {distortion!r}; choose one of: {', '.join(DISTORTIONS)}.")
+    seed = _check_seed(seed)
     model = runtime.model_or_error(choice(network, NETWORKS, "network"))
     arg, strengths = SWEEPS[distortion]
     dev = runtime.device()

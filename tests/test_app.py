@@ -121,7 +121,7 @@ def test_handlers_reject_nan_without_server():
 
     from explorer import denoise
 
-    with pytest.raises(gr.Error, match="finite"):
+    with pytest.raises(gr.Error, match="sigma must be a number from 0 to 2, got nan"):
         denoise.denoise_test_digit(0, "clamp", 14, float("nan"), 0)
     with pytest.raises(gr.Error, match="whole number"):
         denoise.denoise_test_digit(float("nan"), "clamp", 14, 0.5, 0)
@@ -189,7 +189,7 @@ def test_sweep_repeats_under_its_seed():
 
 def test_sweep_refuses_what_it_cannot_sweep(client):
     assert_refused(client, "/denoise_sweep", (0, "translate", 0), "no strength to sweep")
-    assert_refused(client, "/denoise_sweep", (10000, "clamp", 0), "between 0 and 9999")
+    assert_refused(client, "/denoise_sweep", (10000, "clamp", 0), "test-set index must be a whole number from 0 to 9999")
     assert_refused(client, "/denoise_sweep", (0, "clamp", -1), "seed must be")
     assert_refused(client, "/denoise_sweep", (0, "clamp", 0, "resnet"), "Unknown network 'resnet'")
 
