@@ -128,6 +128,10 @@ def refused(client, *args, api_name, maybe: bool = False):
         assert CLEAR.search(message), f"{api_name}{args!r}: unclear message {message!r}"
         return message
     assert maybe, f"{api_name}{args!r} was not refused"
+    if "_sweep_" in api_name:  # a sweep answers with its plot: both inputs at every strength
+        from explorer.denoise import SWEEPS
+        assert len(result["data"]) == 2 * len(SWEEPS[args[1]][1]), result
+        return None
     # a "maybe" file that is read after all gets an ordinary answer: the tab's summary text
     answer = result[{"/denoise": 5, "/neurons": -1, "/explorer": 2}[api_name.split("_")[0]]]
     assert any(s in answer for s in ("prediction on the clean image", "Most active neuron", "Your digit lands at"))
@@ -166,6 +170,7 @@ def test_malformed_files_are_refused(client, files):
         refused(client, handle_file(str(path)), "clamp", *GOOD, api_name="/denoise_upload", maybe=maybe)
         refused(client, {"background": None, "layers": [], "composite": handle_file(str(path))}, "clamp", *GOOD,
                 api_name="/denoise_drawing", maybe=maybe)
+        refused(client, handle_file(str(path)), "clamp", 0, api_name="/denoise_sweep_upload", maybe=maybe)
         if NEURONS:
             refused(client, "cluster_ae", handle_file(str(path)), api_name="/neurons_upload", maybe=maybe)
         if EXPLORER:
