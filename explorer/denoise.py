@@ -42,9 +42,14 @@ SWEEPS = {  # distortion -> the distort() argument a sweep varies, and the stren
 }
 
 
-def _check_params(distortion: str, n_lines, sigma, seed) -> tuple[int, float, int]:
+def _check_distortion(distortion) -> str:
     if distortion not in DISTORTIONS:
         raise gr.Error(f"Unknown distortion {distortion!r}; choose one of: {', '.join(DISTORTIONS)}.")
+    return distortion
+
+
+def _check_params(distortion: str, n_lines, sigma, seed) -> tuple[int, float, int]:
+    _check_distortion(distortion)
     n_lines = whole(n_lines, "number of rows and columns to remove", 28)
     if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or not 0 <= sigma <= 2:  # NaN fails too
         raise gr.Error(f"The noise sigma must be a number from 0 to 2, got {sigma!r}.")
@@ -136,10 +141,8 @@ def _sweep(image: torch.Tensor, label: int | None, distortion: str, seed, networ
     distorted image and from its reconstruction. Without a label (a drawing or an upload), the
     digit is what the network reads on the undistorted image. All strengths go through the network
     as one batch."""
-    if distortion == "translate":
+    if _check_distortion(distortion) not in SWEEPS:  # translate only
         raise gr.Error("Translate only has no strength to sweep; choose rows and columns, clamped or fractional noise.")
-    if distortion not in SWEEPS:
-        raise gr.Error(f"Unknown distortion {distortion!r}; choose one of: {', '.join(DISTORTIONS)}.")
     seed = _check_seed(seed)
     model = runtime.model_or_error(choice(network, NETWORKS, "network"))
     arg, strengths = SWEEPS[distortion]

@@ -159,18 +159,23 @@ def test_network_choice_lists_only_checkpoints_that_exist(tmp_path, monkeypatch)
     assert [key for _, key in denoise.networks()] == ["denoiser", "denoiser_ref"]
 
 
-def sweep_rows(plot: dict) -> list[dict]:
-    return [dict(zip(plot["columns"], row)) for row in plot["data"]]
+def sweep_shares(plot: dict) -> dict[str, dict[float, float]]:
+    """A sweep's plot as {input: {strength: read correctly %}}."""
+    shares = {}
+    for row in plot["data"]:
+        r = dict(zip(plot["columns"], row))
+        shares.setdefault(r["input"], {})[r["strength"]] = r["read correctly %"]
+    return shares
 
 
 @pytest.mark.parametrize("distortion", ["rows_cols", "clamp", "fractional"])
 def test_sweep_reads_the_digit_at_strength_zero_and_loses_it_at_the_top(client, distortion):
     from explorer import denoise
 
-    rows = sweep_rows(client.predict(0, distortion, 0, api_name="/denoise_sweep"))
+    shares = sweep_shares(client.predict(0, distortion, 0, api_name="/denoise_sweep"))
     strengths = denoise.SWEEPS[distortion][1]
     for kind in ("distorted", "reconstructed"):
-        share = {r["strength"]: r["read correctly %"] for r in rows if r["input"] == kind}
+        share = shares[kind]
         assert sorted(share) == sorted(strengths)
         assert all(0 <= v <= 100 for v in share.values())
         # undistorted, the committed net reads test digit 0 in every translation; at the strongest
@@ -202,10 +207,10 @@ def test_sweep_of_a_drawing_or_an_upload(client, tmp_path, source):
 
     img, _ = test_digit(2)
     value = sketch_of(img, tmp_path) if source == "drawing" else upload_of(img, tmp_path)
-    rows = sweep_rows(client.predict(value, "clamp", 0, api_name=f"/denoise_sweep_{source}"))
+    shares = sweep_shares(client.predict(value, "clamp", 0, api_name=f"/denoise_sweep_{source}"))
     strengths = denoise.SWEEPS["clamp"][1]
     for kind in ("distorted", "reconstructed"):
-        share = {r["strength"]: r["read correctly %"] for r in rows if r["input"] == kind}
+        share = shares[kind]
         assert sorted(share) == strengths
         assert share[0.0] == 100, kind
         assert share[1.5] < 100, kind
@@ -215,8 +220,7 @@ def test_sweep_of_a_drawing_or_an_upload_refuses_what_it_cannot_sweep(client, tm
     assert_refused(client, "/denoise_sweep_drawing", ({"background": None, "layers": [], "composite": None}, "clamp", 0),
                    "The image is empty: draw a digit")
     assert_refused(client, "/denoise_sweep_upload", (None, "clamp", 0), "Upload an image of a digit first")
-    text = tmp_path / "notes.png"
-    text.write_text("this is not an image")
+    text = bad_files(tmp_path)["text"]
     assert_refused(client, "/denoise_sweep_upload", (handle_file(str(text)), "clamp", 0), "Not an image")
     img, _ = test_digit(2)
     assert_refused(client, "/denoise_sweep_drawing", (sketch_of(img, tmp_path), "translate", 0), "no strength to sweep")
