@@ -70,20 +70,30 @@ def sketchpad(label: str = "Draw a digit", **kw) -> gr.Sketchpad:
                         elem_classes=["lab-sketch"], **kw)
 
 
-# Gradio's Sketchpad opens with no tool chosen ("select the draw tool to start"): a visitor's first
-# strokes draw nothing and the run then says the image is empty. This page-load script clicks the
-# brush of every canvas as it mounts (a tab mounts its canvas when first shown, hence the observer),
-# a moment later so that the editor's own start-up does not undo the choice. Run by launch(js=...).
+# Gradio's Sketchpad opens with no tool chosen ("select the draw tool to start"), and its "Clear
+# canvas" button drops the tool again: a visitor's next strokes draw nothing and the run then says
+# the image is empty. This page-load script gives every canvas that has no tool chosen its brush,
+# whenever the page changes (a tab mounts its canvas when first shown; clearing removes the brush's
+# colour and size buttons), a moment later so that the editor's own start-up does not undo the
+# choice. The brush is found by place, the first tool button of a Sketchpad's toolbar, not by its
+# label, which Gradio translates into the visitor's language ("Brush", "Pincel", ...). A chosen
+# tool is highlighted, the pan button too, so a visitor's own choice is left alone.
+# Run by launch(js=...).
 PICK_BRUSH_JS = """
 () => {
-  const picked = new WeakSet();
-  const pick = () => document.querySelectorAll('.lab-sketch button[aria-label="Brush"]').forEach((button) => {
-    if (picked.has(button)) return;
-    picked.add(button);
-    setTimeout(() => button.click(), 200);
+  const waiting = new WeakSet();
+  const untooled = (sketch) => !sketch.querySelector('button.highlight');
+  const check = () => document.querySelectorAll('.lab-sketch').forEach((sketch) => {
+    if (waiting.has(sketch) || !untooled(sketch) || !sketch.querySelector('button.quite-round')) return;
+    waiting.add(sketch);
+    setTimeout(() => {
+      waiting.delete(sketch);
+      const brush = sketch.querySelector('button.quite-round');
+      if (brush && untooled(sketch)) brush.click();
+    }, 200);
   });
-  new MutationObserver(pick).observe(document.body, {childList: true, subtree: true});
-  pick();
+  new MutationObserver(check).observe(document.body, {childList: true, subtree: true});
+  check();
 }
 """
 

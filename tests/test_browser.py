@@ -83,34 +83,67 @@ def test_network_choice_runs_the_reference_network(page):
     page.get_by_label("Lean shared-encoder net (denoiser)").check()  # back to the tab's own for the next tests
 
 
-def test_draw_and_denoise(page, shots):
-    page.get_by_role("tab", name="Draw").click()
-    # no tool is picked by hand: the page's script has chosen the brush (else the strokes draw nothing)
-    page.locator('#denoise-sketch button[aria-label="Brush"].highlight').wait_for()
-    canvas = page.locator("#denoise-sketch canvas").first
-    box = canvas.bounding_box()
+SEVEN = [[(0.3, 0.25), (0.7, 0.25)], [(0.7, 0.25), (0.45, 0.8)]]  # a top bar, then a diagonal down to the left
+ONE = [[(0.5, 0.2), (0.5, 0.8)]]
+
+
+def draw(page, sketch: str, strokes) -> None:
+    """Draw strokes (lists of points in fractions of the canvas) on the canvas `sketch` (a CSS selector)."""
+    box = page.locator(f"{sketch} canvas").first.bounding_box()
     assert box and box["width"] > 100
-    # a "7": a top bar, then a diagonal down to the left
     x0, y0, w, h = box["x"], box["y"], box["width"], box["height"]
-    strokes = [[(0.3, 0.25), (0.7, 0.25)], [(0.7, 0.25), (0.45, 0.8)]]
     for stroke in strokes:
         page.mouse.move(x0 + stroke[0][0] * w, y0 + stroke[0][1] * h)
         page.mouse.down()
         for fx, fy in stroke[1:]:
             page.mouse.move(x0 + fx * w, y0 + fy * h, steps=15)
         page.mouse.up()
+
+
+def run_drawing(page, digit: int) -> None:
+    """Press "Run on drawing" and wait for the answer that reads `digit` on the clean drawing (a test
+    digit's summary names its label; a drawing's has none)."""
     page.get_by_role("button", name="Run on drawing").click()
-    # the test digit's summary names its label; a drawing's has none, so this waits for the new answer
     page.wait_for_function(
-        "() => { const t = document.querySelector('#denoise-summary').innerText;"
-        " return t.includes('PSNR') && !t.includes('True label'); }")
-    assert "prediction on the clean image 7" in page.inner_text("#denoise-summary")
+        "(d) => { const t = document.querySelector('#denoise-summary').innerText;"
+        " return t.includes('PSNR') && !t.includes('True label') && t.includes('prediction on the clean image ' + d); }",
+        arg=digit)
+
+
+def test_draw_and_denoise(page, shots):
+    page.get_by_role("tab", name="Draw").click()
+    # no tool is picked by hand: the page's script has chosen the brush (else the strokes draw nothing)
+    page.locator('#denoise-sketch button[aria-label="Brush"].highlight').wait_for()
+    draw(page, "#denoise-sketch", SEVEN)
+    run_drawing(page, 7)
     wait_for_images(page)
     # the drawing's own sweep (the plot is empty: the last test's distortion changes cleared it)
     assert page.locator("#denoise-sweep svg .mark-line").count() == 0
     page.get_by_role("button", name="Sweep on drawing").click()
     page.locator("#denoise-sweep svg .mark-line").first.wait_for()
     page.screenshot(path=str(shots / "draw.png"), full_page=True)
+    # "Clear canvas" drops the editor's tool and the sweep, which was the old drawing's; the script
+    # picks the brush again, so the next drawing draws, and runs (not "The image is empty")
+    page.locator('#denoise-sketch button[aria-label="Clear canvas"]').click()
+    page.locator("#denoise-sweep svg .mark-line").first.wait_for(state="detached")
+    page.locator('#denoise-sketch button[aria-label="Brush"].highlight').wait_for()
+    draw(page, "#denoise-sketch", ONE)
+    run_drawing(page, 1)
+
+
+def test_brush_is_picked_in_another_language(page):
+    """Gradio translates the editor's labels into the browser's language; the brush is still picked."""
+    context = page.context.browser.new_context(locale="es-ES", viewport={"width": 1400, "height": 1000})
+    try:
+        es = context.new_page()
+        es.set_default_timeout(60_000)
+        es.goto(page.url)
+        es.get_by_role("tab", name="Draw").first.click()
+        es.locator('#denoise-sketch button[aria-label="Pincel"].highlight').wait_for()
+        draw(es, "#denoise-sketch", SEVEN)
+        run_drawing(es, 7)
+    finally:
+        context.close()
 
 
 @pytest.mark.skipif(not all(runtime.checkpoint_path(n).exists() for n in ("cluster_ae", "neuron_ae")),
