@@ -86,10 +86,11 @@ def calls(folder: Path) -> dict[str, tuple]:
     Image.fromarray(sketch).save(folder / "sketch.png")
     drawing = {"background": None, "layers": [], "composite": handle_file(str(folder / "sketch.png"))}
     out = {"ping (trivial)": ((), "/ping"), "random_index": ((), "/random_index")}
+    settings = (14, 0.5, 0, "denoiser")  # the Denoise endpoints' rows/columns, sigma, seed and network
     for d in ("translate", "rows_cols", "clamp", "fractional"):
-        out[f"denoise_test_digit {d}"] = ((17, d, 14, 0.5, 0, "denoiser"), "/denoise_test_digit")
-    out["denoise_drawing"] = ((drawing, "clamp", 14, 0.5, 0, "denoiser"), "/denoise_drawing")
-    out["denoise_upload"] = ((handle_file(str(upload)), "clamp", 14, 0.5, 0, "denoiser"), "/denoise_upload")
+        out[f"denoise_test_digit {d}"] = ((17, d, *settings), "/denoise_test_digit")
+    out["denoise_drawing"] = ((drawing, "clamp", *settings), "/denoise_drawing")
+    out["denoise_upload"] = ((handle_file(str(upload)), "clamp", *settings), "/denoise_upload")
     out["neurons_view"] = (("cluster_ae", "matched", "counts"), "/neurons_view")
     out["neurons_cell"] = (("cluster_ae", 3, 0), "/neurons_cell")
     out["neurons_drawing"] = (("cluster_ae", drawing), "/neurons_drawing")
