@@ -157,7 +157,7 @@ def test_neuron_ae_has_the_reference_layers():
 
 
 def test_residual_blocks_start_as_the_identity(tmp_path):
-    """A net deepened by --init (res_blocks, mid_res_blocks added) computes what its parent did until it trains."""
+    """A net deepened by --init (res_blocks, mid_res_blocks, enc_res_blocks added) computes what its parent did until it trains."""
     from training.checkpoint import save_checkpoint
     from training.loop import warm_start
     parent = built("denoiser")
@@ -166,12 +166,12 @@ def test_residual_blocks_start_as_the_identity(tmp_path):
     parent.eval()
     path = save_checkpoint(parent, tmp_path / "parent.safetensors", {}, command="test", device="cpu",
                            wall_time_s=0.0, dataset="none")
-    child = build_model("denoiser", {"res_blocks": 2, "mid_res_blocks": 1})
+    child = build_model("denoiser", {"res_blocks": 2, "mid_res_blocks": 1, "enc_res_blocks": 1})
     warm_start(child, str(path))
     child.eval()
     x = batch(2)
     for a, b in zip(parent(x), child(x)):
         assert torch.allclose(a, b, atol=1e-6)
     grown = sum(p.numel() for p in child.parameters()) - sum(p.numel() for p in parent.parameters())
-    # two blocks at 7x7 and one at 14x14, each of two 3x3 convs with their BatchNorms
-    assert grown == 2 * 2 * (96 * 96 * 9 + 2 * 96) + 2 * (48 * 48 * 9 + 2 * 48)
+    # two blocks at 7x7, one at 14x14 and one at 28x28, each of two 3x3 convs with their BatchNorms
+    assert grown == 2 * 2 * (96 * 96 * 9 + 2 * 96) + 2 * (48 * 48 * 9 + 2 * 48) + 2 * (16 * 16 * 9 + 2 * 16)

@@ -21,6 +21,7 @@ class DenoiserConfig:
     decoder_convs: int = 1  # 3x3 convs per decoder stage; the decoder is most of the cost, 1 is enough for 20+ dB
     zero_mask_input: bool = True  # also feed 1[x == 0]: removed lines and clamped / fractional noise leave exact zeros
     res_blocks: int = 0  # residual blocks at 7x7 after the bottleneck; each starts as the identity, so they can be added to a trained net
+    enc_res_blocks: int = 0  # residual blocks at 28x28 after the first block (identity at start): full-resolution room to bridge zeroed lines
     mid_res_blocks: int = 0  # residual blocks at 14x14 after the second block (also identity at start): more room for the pixel-level work of reading through noise and gaps
     head: str = "pool"  # "pool": mean+max pooled 7x7 features; "conv": a strided conv to 4x4, flattened (keeps layout)
     head_channels: int = 64  # channels of the "conv" head's 4x4 map
@@ -65,6 +66,7 @@ class Denoiser(nn.Module):
         d1, d2 = config.decoder_widths
         c_in = 2 if config.zero_mask_input else 1
         self.enc1 = conv_block(c_in, c1)
+        self.enc_res = nn.Sequential(*(ResBlock(c1) for _ in range(config.enc_res_blocks)))  # empty: the identity
         self.enc2 = conv_block(c1, c2)
         self.mid_res = nn.Sequential(*(ResBlock(c2) for _ in range(config.mid_res_blocks)))  # empty: the identity
         self.bottleneck = conv_block(c2, c3)
@@ -95,7 +97,7 @@ class Denoiser(nn.Module):
         if self.config.zero_mask_input:
             # exact zeros are a strong cue that a ReLU net cannot easily carve out of small values
             x = torch.cat([x, (x == 0).to(x.dtype)], 1)  # (B, 2, 28, 28)
-        e1 = self.enc1(x)  # (B, c1, 28, 28)
+        e1 = self.enc_res(self.enc1(x))  # (B, c1, 28, 28)
         e2 = self.mid_res(self.enc2(F.max_pool2d(e1, 2)))  # (B, c2, 14, 14)
         z = self.res(self.bottleneck(F.max_pool2d(e2, 2)))  # (B, c3, 7, 7)
         return e1, e2, z
