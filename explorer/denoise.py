@@ -261,9 +261,8 @@ def build():
     # so the plot never shows another digit's curves. For the Sketchpad only its clear button: with a
     # change listener, Gradio 6.31's Sketchpad sent an empty composite to the next "Run on drawing"
     # (browser test)
-    for control in (index, upload, distortion, network):
-        control.change(lambda: None, None, sweep_plot, api_name=False, queue=False)
-    sketch.clear(lambda: None, None, sweep_plot, api_name=False, queue=False)
+    gr.on([c.change for c in (index, upload, distortion, network)] + [sketch.clear], lambda: None, None, sweep_plot,
+          api_name=False, queue=False)
     run_draw_btn.click(denoise_drawing, [sketch, *params], outputs, api_name="denoise_drawing", **raw)
     upload.upload(denoise_upload, [upload, *params], outputs, api_name=False, **raw)
     run_upload_btn.click(denoise_upload, [upload, *params], outputs, api_name="denoise_upload", **raw)

@@ -10,7 +10,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from training.checkpoint import CheckpointError, load_checkpoint, read_metadata, run_summary, save_checkpoint, stages
+from training.checkpoint import REQUIRED_KEYS, CheckpointError, load_checkpoint, read_metadata, run_summary, save_checkpoint, stages
 from training.models import MODELS, build_model, config_json
 
 METRICS = {"acc_clean": 98.25, "acc_noisy": 91.0, "psnr_recon_clamp": 21.37, "n_images": 10000, "nested": {"a": [1, 2.5]}}
@@ -118,6 +118,16 @@ def with_header(path, denoiser_file, **changes):
     meta = {**read_metadata(src), **changes}
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path), metadata=meta)
     return path
+
+
+@pytest.mark.parametrize("field", REQUIRED_KEYS)
+def test_header_without_a_field(tmp_path, denoiser_file, field):
+    src, model = denoiser_file
+    meta = {k: v for k, v in read_metadata(src).items() if k != field}
+    path = tmp_path / "partial.safetensors"
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path), metadata=meta)
+    err = assert_fails_naming(path)
+    assert field in str(err)
 
 
 def test_header_names_the_other_model(tmp_path, denoiser_file):

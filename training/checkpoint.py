@@ -75,7 +75,9 @@ def read_metadata(path: str | Path) -> dict:
             meta = f.metadata() or {}
     except (SafetensorError, OSError, ValueError) as e:
         raise CheckpointError(f"checkpoint {path} is not a readable safetensors file ({e})") from e
-    missing = [k for k in ("model", "config") if k not in meta]
+    # every reader (app, model card, evaluation, warm starts) relies on the whole header, so a file
+    # without part of it is refused here, by name, rather than failing later on a bare KeyError
+    missing = [k for k in REQUIRED_KEYS if k not in meta]
     if missing:
         raise CheckpointError(f"checkpoint {path} lacks header field(s) {', '.join(missing)}")
     return meta

@@ -67,10 +67,6 @@ class Dist:
         dist.broadcast(t, 0)
         return bool(t.item())
 
-    def close(self) -> None:
-        if self.world > 1 and dist.is_initialized():
-            dist.destroy_process_group()
-
 
 def prepare_data(r) -> tuple[MNIST, Split, Split, Split]:
     """The data set, the seeded train / validation split and the test set of a recipe (with
