@@ -112,21 +112,18 @@ def test_not_a_checkpoint(tmp_path, data):
     assert_fails_naming(path)
 
 
-def with_header(path, denoiser_file, **changes):
-    """The denoiser's weights saved to path under its own header with some fields changed."""
+def with_header(path, denoiser_file, drop=(), **changes):
+    """The denoiser's weights saved to path under its own header with some fields changed and the
+    fields in `drop` left out."""
     src, model = denoiser_file
-    meta = {**read_metadata(src), **changes}
+    meta = {k: v for k, v in {**read_metadata(src), **changes}.items() if k not in drop}
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path), metadata=meta)
     return path
 
 
 @pytest.mark.parametrize("field", REQUIRED_KEYS)
 def test_header_without_a_field(tmp_path, denoiser_file, field):
-    src, model = denoiser_file
-    meta = {k: v for k, v in read_metadata(src).items() if k != field}
-    path = tmp_path / "partial.safetensors"
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path), metadata=meta)
-    err = assert_fails_naming(path)
+    err = assert_fails_naming(with_header(tmp_path / "partial.safetensors", denoiser_file, drop={field}))
     assert field in str(err)
 
 

@@ -48,6 +48,11 @@ class ResBlock(nn.Module):
         return F.relu(x + self.body(x))
 
 
+def res_stage(c: int, n: int) -> nn.Sequential:
+    """n residual blocks of c channels; with n = 0 an empty Sequential, the identity."""
+    return nn.Sequential(*(ResBlock(c) for _ in range(n)))
+
+
 def conv_block(c_in: int, c_out: int, n: int = 2) -> nn.Sequential:
     """n 3x3 conv + BN + ReLU layers; resolution unchanged."""
     layers = []
@@ -66,11 +71,11 @@ class Denoiser(nn.Module):
         d1, d2 = config.decoder_widths
         c_in = 2 if config.zero_mask_input else 1
         self.enc1 = conv_block(c_in, c1)
-        self.enc_res = nn.Sequential(*(ResBlock(c1) for _ in range(config.enc_res_blocks)))  # empty: the identity
+        self.enc_res = res_stage(c1, config.enc_res_blocks)
         self.enc2 = conv_block(c1, c2)
-        self.mid_res = nn.Sequential(*(ResBlock(c2) for _ in range(config.mid_res_blocks)))  # empty: the identity
+        self.mid_res = res_stage(c2, config.mid_res_blocks)
         self.bottleneck = conv_block(c2, c3)
-        self.res = nn.Sequential(*(ResBlock(c3) for _ in range(config.res_blocks)))  # empty: the identity
+        self.res = res_stage(c3, config.res_blocks)
         if config.head == "pool":
             # average and max pooling together: how much of each feature, and how strongly
             self.reduce = nn.Identity()
