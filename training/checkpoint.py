@@ -5,6 +5,7 @@ commit, device, wall_time_s, dataset, created. Never pickle.
 """
 
 import json
+import os
 import subprocess
 from datetime import datetime, timezone
 from pathlib import Path
@@ -24,12 +25,15 @@ class CheckpointError(RuntimeError):
 
 
 def git_commit() -> str:
+    """The code's commit; a copy of the tree without its .git folder (a rented GPU machine, say)
+    names it in $GIT_COMMIT."""
     root = Path(__file__).resolve().parent.parent
     try:
         out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
-        return out.stdout.strip() or "unknown"
+        commit = out.stdout.strip()
     except (OSError, subprocess.SubprocessError):
-        return "unknown"
+        commit = ""
+    return commit or os.environ.get("GIT_COMMIT", "unknown")
 
 
 def save_checkpoint(model: nn.Module, path: str | Path, metrics: dict, *, command: str, device: str,
