@@ -38,8 +38,9 @@ def full_run_samples_per_s(path: Path) -> str:
     """Median samples/s of the epochs of a checkpoint's last training stage, from its header."""
     if not path.exists():
         return "no checkpoint"
-    rates = [r["samples_per_s"] for r in json.loads(read_metadata(path).get("history", "[]")) if "samples_per_s" in r]
-    return f"{statistics.median(rates):,.0f}" if rates else "not in header"
+    meta = read_metadata(path)
+    rates = [r["samples_per_s"] for r in json.loads(meta.get("history", "[]")) if "samples_per_s" in r]
+    return f"{statistics.median(rates):,.0f} on {meta['device']}" if rates else "not in header"
 
 
 def time_to_reference(path: Path) -> str:
@@ -54,8 +55,9 @@ def time_to_reference(path: Path) -> str:
                 return f"{(offset + row['wall_time_s']) / 60:.0f} min (validation, epoch {row['epoch']})"
             return f"epoch {row['epoch']} (no per-epoch times in this header)"
     best = max(history, key=lambda r: r.get("acc_noisy", 0), default={})
-    return (f"not reached in {float(meta['wall_time_s']) / 60 + offset / 60:.0f} min; best validation noisy "
-            f"{best.get('acc_noisy')} / recon {best.get('acc_recon')} %")
+    devices = " and ".join(sorted({r["device"] for r in stages(meta)}))
+    return (f"not reached in {float(meta['wall_time_s']) / 60 + offset / 60:.0f} min (on {devices}); best validation "
+            f"noisy {best.get('acc_noisy')} / recon {best.get('acc_recon')} % (last stage)")
 
 
 def main():
@@ -67,7 +69,7 @@ def main():
         for model in TRAINERS:
             rows.append([f"python -m training {model}", f"{samples_per_s(model, epochs, Path(tmp)):,.0f}",
                          full_run_samples_per_s(ROOT / "checkpoints" / f"{model}.safetensors")])
-    print(table(["command (CPU)", "samples / s (smoke)", "samples / s (committed run, header)"], rows))
+    print(table(["command (CPU)", "samples / s (smoke)", "samples / s (committed run, header: median epoch, device)"], rows))
     print(f"\ndenoiser, time to the reference accuracy (noisy >= {REFERENCE['acc_noisy']}, reconstructed >= "
           f"{REFERENCE['acc_recon']} %): {time_to_reference(ROOT / 'checkpoints' / 'denoiser.safetensors')}")
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from training.checkpoint import REQUIRED_KEYS, CheckpointError, load_checkpoint, read_metadata, run_summary, save_checkpoint, stages
+from training.checkpoint import REQUIRED_KEYS, CheckpointError, git_commit, load_checkpoint, read_metadata, run_summary, save_checkpoint, stages
 from training.models import MODELS, build_model, config_json
 
 METRICS = {"acc_clean": 98.25, "acc_noisy": 91.0, "psnr_recon_clamp": 21.37, "n_images": 10000, "nested": {"a": [1, 2.5]}}
@@ -67,6 +67,14 @@ def test_header(tmp_path, name):
     assert float(meta["wall_time_s"]) == pytest.approx(12.3)
     assert meta["commit"]
     assert datetime.fromisoformat(meta["created"]).tzinfo is not None
+
+
+def test_commit_named_by_the_environment(monkeypatch):
+    # a training machine that got a copy of the tree: its .git (if any) is not what ran
+    monkeypatch.setenv("GIT_COMMIT", "0123abc")
+    assert git_commit() == "0123abc"
+    monkeypatch.delenv("GIT_COMMIT")
+    assert git_commit() != "0123abc"
 
 
 # --- failures ------------------------------------------------------------------------------------

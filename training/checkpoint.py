@@ -25,15 +25,16 @@ class CheckpointError(RuntimeError):
 
 
 def git_commit() -> str:
-    """The code's commit; a copy of the tree without its .git folder (a rented GPU machine, say)
-    names it in $GIT_COMMIT."""
+    """The code's commit: $GIT_COMMIT when set (a copy of the tree on another machine, whose
+    .git, if any, need not match what was copied), else the checkout's HEAD."""
+    if os.environ.get("GIT_COMMIT"):
+        return os.environ["GIT_COMMIT"]
     root = Path(__file__).resolve().parent.parent
     try:
         out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
-        commit = out.stdout.strip()
+        return out.stdout.strip() or "unknown"
     except (OSError, subprocess.SubprocessError):
-        commit = ""
-    return commit or os.environ.get("GIT_COMMIT", "unknown")
+        return "unknown"
 
 
 def save_checkpoint(model: nn.Module, path: str | Path, metrics: dict, *, command: str, device: str,

@@ -36,16 +36,17 @@ def evaluate_denoiser(model, images: torch.Tensor, labels: torch.Tensor, *, seed
     noisy and reconstructed images (percent), per distortion and over all copies, and PSNR (dB)
     of the reconstruction against the clean image, from the mean squared error over the copy."""
     model.eval()
-    gen = torch.Generator(device=device).manual_seed(seed)
+    # the draw is made on the CPU: a CUDA generator gives other numbers for the same seed, and
+    # every device must score the same images
+    gen = torch.Generator().manual_seed(seed)
     hits = {d: {"clean": 0, "noisy": 0, "recon": 0} for d in NOISY}
     sq_err = {d: {"recon": 0.0, "noisy": 0.0} for d in NOISY}
     n = len(labels)
     for d in NOISY:
         for i in range(0, n, batch_size):
-            x = to_float(images[i : i + batch_size]).to(device)
-            y = labels[i : i + batch_size].to(device)
-            clean = translate(x, gen)
-            noisy = distort(clean, d, gen)
+            clean = translate(to_float(images[i : i + batch_size].cpu()), gen)
+            noisy = distort(clean, d, gen).to(device)
+            clean, y = clean.to(device), labels[i : i + batch_size].to(device)
             out = model(noisy)
             hits[d]["clean"] += (model.classify(clean).argmax(1) == y).sum().item()
             hits[d]["noisy"] += (out.logits.argmax(1) == y).sum().item()
