@@ -10,7 +10,8 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from training.checkpoint import REQUIRED_KEYS, CheckpointError, git_commit, load_checkpoint, read_metadata, run_summary, save_checkpoint, stages
+from training.checkpoint import (REQUIRED_KEYS, CheckpointError, git_commit, load_checkpoint, read_metadata,
+                                 rewrite_metrics, run_summary, save_checkpoint, stages)
 from training.models import MODELS, build_model, config_json
 
 METRICS = {"acc_clean": 98.25, "acc_noisy": 91.0, "psnr_recon_clamp": 21.37, "n_images": 10000, "nested": {"a": [1, 2.5]}}
@@ -75,6 +76,26 @@ def test_commit_named_by_the_environment(monkeypatch):
     assert git_commit() == "0123abc"
     monkeypatch.delenv("GIT_COMMIT")
     assert git_commit() != "0123abc"
+
+
+
+def test_rewrite_metrics_keeps_weights_and_the_old_figures(tmp_path):
+    torch.manual_seed(0)
+    model = build_model("denoiser").eval()
+    path = save(model, tmp_path / "m.safetensors")
+    before = read_metadata(path)
+    rewrite_metrics(path, {"acc_noisy": 92.5, "n_images": 10000}, "python -m training.evaluate m.safetensors --write")
+    after = read_metadata(path)
+    assert json.loads(after["metrics"]) == {**METRICS, "acc_noisy": 92.5}
+    assert after["metrics_at_training"] == before["metrics"]
+    assert after["rescored_by"] == "python -m training.evaluate m.safetensors --write"
+    rest = lambda meta: {k: v for k, v in meta.items() if k not in ("metrics", "metrics_at_training", "rescored_by")}
+    assert rest(after) == rest(before)
+    loaded = load_checkpoint(path).state_dict()
+    assert all(torch.equal(v, loaded[k]) for k, v in model.state_dict().items())
+    # a second re-scoring keeps the training run's figures, not the first re-scoring's
+    rewrite_metrics(path, {"acc_noisy": 93.0}, "again")
+    assert read_metadata(path)["metrics_at_training"] == before["metrics"]
 
 
 # --- failures ------------------------------------------------------------------------------------

@@ -85,6 +85,16 @@ def test_evaluate_cli_on_the_training_split(smoke_checkpoint):
     assert {k: metrics[k] for k in expected} == pytest.approx(expected, abs=0.011)  # PSNR is rounded to 0.01
 
 
+
+def test_evaluate_write_refuses_partial_figures(smoke_checkpoint):
+    # the header holds full test-set figures only; the file stays as it was
+    before = smoke_checkpoint.read_bytes()
+    for extra in (["--limit", "100"], ["--split", "train"]):
+        proc = run(["-m", "training.evaluate", str(smoke_checkpoint), "--write", *extra])
+        assert proc.returncode == 2 and "--write" in proc.stderr
+    assert smoke_checkpoint.read_bytes() == before
+
+
 # --- schedules -----------------------------------------------------------------------------------
 
 def test_lr_warmup_then_cosine():

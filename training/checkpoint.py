@@ -62,6 +62,20 @@ def save_checkpoint(model: nn.Module, path: str | Path, metrics: dict, *, comman
     return path
 
 
+
+def rewrite_metrics(path: str | Path, metrics: dict, command: str) -> None:
+    """Put re-scored test metrics into a checkpoint's header (after the protocol changed, say): the
+    weights and the rest of the header stay, the training-time figures are kept as
+    `metrics_at_training` and the command that re-scored them as `rescored_by`."""
+    path = Path(path)
+    meta = read_metadata(path)
+    meta.setdefault("metrics_at_training", meta["metrics"])
+    meta["metrics"] = json.dumps({**json.loads(meta["metrics"]), **metrics}, sort_keys=True)
+    meta["rescored_by"] = command
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    save_file(load_file(str(path)), str(tmp), metadata=meta)
+    tmp.replace(path)
+
 def checkpoint_files(folder: str | Path) -> list[Path]:
     """The model checkpoints in a folder, sorted by name: not the training-state files
     (<name>.state.safetensors) nor the explorer's maps (<name>.map.safetensors, <name>.map-all.safetensors)

@@ -4,6 +4,7 @@
     python -m training.evaluate checkpoints/vae.safetensors [--limit N] [--k K] [--device D]
     python -m training.evaluate checkpoints/latent_classifier.safetensors [--split train]
     python -m training.evaluate checkpoints/denoiser.safetensors --split train --limit 10000
+    python -m training.evaluate checkpoints/denoiser.safetensors --write   # store the figures in its header
 
 prints the checkpoint's metrics on the test set as JSON. `--split train` scores the digits the model
 was trained on instead (its recipe's training split, validation digits left out): a score on them
@@ -14,13 +15,14 @@ and more regularisation would not.
 import argparse
 import json
 import math
-
+import shlex
+import sys
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from .checkpoint import load_checkpoint, read_metadata
+from .checkpoint import load_checkpoint, read_metadata, rewrite_metrics
 from .data import load_mnist, to_float, train_val_split
 from .distortions import NOISY, distort, translate
 from .vae_objective import binarize, elbo_terms, iwae_nll
@@ -179,7 +181,11 @@ def main(argv=None):
                    help="the test set, or the training split the checkpoint's recipe trained on (underfit or overfit?)")
     p.add_argument("--k", type=int, default=1000, help="importance samples per image for the VAEs' IWAE bound")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--write", action="store_true",
+                   help="store the figures in the checkpoint's header (the training-time ones are kept beside them)")
     args = p.parse_args(argv)
+    if args.write and (args.limit or args.split != "test"):
+        p.error("--write stores full test-set figures only: drop --limit and --split")
     meta = read_metadata(args.checkpoint)
     model = load_checkpoint(args.checkpoint, args.device)
     data = load_mnist()
@@ -206,6 +212,9 @@ def main(argv=None):
     metrics["split"] = args.split
     metrics["parameters"] = sum(p.numel() for p in model.parameters())
     print(json.dumps(metrics, indent=2, sort_keys=True))
+    if args.write:
+        command = "python -m training.evaluate " + shlex.join(argv if argv is not None else sys.argv[1:])
+        rewrite_metrics(args.checkpoint, {k: v for k, v in metrics.items() if k not in ("model", "split")}, command)
     return metrics
 
 

@@ -102,8 +102,10 @@ def commands(paths: list[Path]) -> str:
     for p in paths:
         meta = read_metadata(p)
         runs = " then ".join(f"`{r['command']}` at commit `{r['commit'][:10]}`" for r in stages(meta))
-        lines.append(f"- `{p.name}`: trained by {runs} ({meta['created']}, data: {meta['dataset']}); "
-                     f"scored by `python -m training.evaluate checkpoints/{p.name}`")
+        scored = (f"re-scored by `{meta['rescored_by']}` (the training run's own figures are in its header as "
+                  "`metrics_at_training`)" if "rescored_by" in meta
+                  else f"scored by `python -m training.evaluate checkpoints/{p.name}`")
+        lines.append(f"- `{p.name}`: trained by {runs} ({meta['created']}, data: {meta['dataset']}); {scored}")
     return "\n".join(lines)
 
 
