@@ -78,7 +78,6 @@ def test_commit_named_by_the_environment(monkeypatch):
     assert git_commit() != "0123abc"
 
 
-
 def test_rewrite_metrics_keeps_weights_and_the_old_figures(tmp_path):
     torch.manual_seed(0)
     model = build_model("denoiser").eval()
@@ -89,8 +88,8 @@ def test_rewrite_metrics_keeps_weights_and_the_old_figures(tmp_path):
     assert json.loads(after["metrics"]) == {**METRICS, "acc_noisy": 92.5}
     assert after["metrics_at_training"] == before["metrics"]
     assert after["rescored_by"] == "python -m training.evaluate m.safetensors --write"
-    rest = lambda meta: {k: v for k, v in meta.items() if k not in ("metrics", "metrics_at_training", "rescored_by")}
-    assert rest(after) == rest(before)
+    changed = ("metrics", "metrics_at_training", "rescored_by")
+    assert {k: v for k, v in after.items() if k not in changed} == {k: v for k, v in before.items() if k not in changed}
     loaded = load_checkpoint(path).state_dict()
     assert all(torch.equal(v, loaded[k]) for k, v in model.state_dict().items())
     # a second re-scoring keeps the training run's figures, not the first re-scoring's

@@ -85,7 +85,6 @@ def test_evaluate_cli_on_the_training_split(smoke_checkpoint):
     assert {k: metrics[k] for k in expected} == pytest.approx(expected, abs=0.011)  # PSNR is rounded to 0.01
 
 
-
 def test_evaluate_write_refuses_partial_figures(smoke_checkpoint):
     # the header holds full test-set figures only; the file stays as it was
     before = smoke_checkpoint.read_bytes()

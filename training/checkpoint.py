@@ -62,7 +62,6 @@ def save_checkpoint(model: nn.Module, path: str | Path, metrics: dict, *, comman
     return path
 
 
-
 def rewrite_metrics(path: str | Path, metrics: dict, command: str) -> None:
     """Put re-scored test metrics into a checkpoint's header (after the protocol changed, say): the
     weights and the rest of the header stay, the training-time figures are kept as
@@ -75,6 +74,7 @@ def rewrite_metrics(path: str | Path, metrics: dict, command: str) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     save_file(load_file(str(path)), str(tmp), metadata=meta)
     tmp.replace(path)
+
 
 def checkpoint_files(folder: str | Path) -> list[Path]:
     """The model checkpoints in a folder, sorted by name: not the training-state files
