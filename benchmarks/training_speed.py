@@ -48,14 +48,15 @@ def time_to_reference(path: Path) -> str:
         return "no checkpoint"
     meta = read_metadata(path)
     history = json.loads(meta.get("history", "[]"))
-    offset = sum(r["wall_time_s"] for r in stages(meta)[:-1])  # a warm-started run inherits its ancestors' time
+    runs = stages(meta)
+    offset = sum(r["wall_time_s"] for r in runs[:-1])  # a warm-started run inherits its ancestors' time
     for row in history:
         if all(row.get(k, 0) >= v for k, v in REFERENCE.items()):
             if "wall_time_s" in row:
                 return f"{(offset + row['wall_time_s']) / 60:.0f} min (validation, epoch {row['epoch']})"
             return f"epoch {row['epoch']} (no per-epoch times in this header)"
     best = max(history, key=lambda r: r.get("acc_noisy", 0), default={})
-    devices = " and ".join(sorted({r["device"] for r in stages(meta)}))
+    devices = " and ".join(sorted({r["device"] for r in runs}))
     return (f"not reached in {float(meta['wall_time_s']) / 60 + offset / 60:.0f} min (on {devices}); best validation "
             f"noisy {best.get('acc_noisy')} / recon {best.get('acc_recon')} % (last stage)")
 

@@ -37,6 +37,14 @@ def git_commit() -> str:
         return "unknown"
 
 
+def write_safetensors(path: Path, tensors: dict, metadata: dict) -> None:
+    """Write through a temporary file and rename it: a crash mid-write never leaves a half file
+    behind (checkpoints, training states, maps)."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    save_file(tensors, str(tmp), metadata=metadata)
+    tmp.replace(path)
+
+
 def save_checkpoint(model: nn.Module, path: str | Path, metrics: dict, *, command: str, device: str,
                     wall_time_s: float, dataset: str, commit: str | None = None, extra: dict | None = None) -> Path:
     """Write the model's weights and the header; `commit` is the code's commit when training
@@ -56,9 +64,7 @@ def save_checkpoint(model: nn.Module, path: str | Path, metrics: dict, *, comman
     }
     meta.update({k: v if isinstance(v, str) else json.dumps(v, sort_keys=True) for k, v in (extra or {}).items()})
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    save_file(state, str(tmp), metadata=meta)
-    tmp.replace(path)  # atomic: a crash mid-write never leaves a half checkpoint behind
+    write_safetensors(path, state, meta)
     return path
 
 
@@ -71,9 +77,7 @@ def rewrite_metrics(path: str | Path, metrics: dict, command: str) -> None:
     meta.setdefault("metrics_at_training", meta["metrics"])
     meta["metrics"] = json.dumps({**json.loads(meta["metrics"]), **metrics}, sort_keys=True)
     meta["rescored_by"] = command
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    save_file(load_file(str(path)), str(tmp), metadata=meta)
-    tmp.replace(path)
+    write_safetensors(path, load_file(str(path)), meta)
 
 
 def checkpoint_files(folder: str | Path) -> list[Path]:

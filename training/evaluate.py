@@ -174,6 +174,7 @@ def evaluate_latent_classifier(model, images: torch.Tensor, labels: torch.Tensor
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("checkpoint")
     p.add_argument("--limit", type=int, default=None, help="score only the first N images (for quick checks)")
@@ -213,7 +214,7 @@ def main(argv=None):
     metrics["parameters"] = sum(p.numel() for p in model.parameters())
     print(json.dumps(metrics, indent=2, sort_keys=True))
     if args.write:
-        command = "python -m training.evaluate " + shlex.join(argv if argv is not None else sys.argv[1:])
+        command = "python -m training.evaluate " + shlex.join(argv)
         rewrite_metrics(args.checkpoint, {k: v for k, v in metrics.items() if k not in ("model", "split")}, command)
     return metrics
 

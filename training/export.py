@@ -23,10 +23,10 @@ from pathlib import Path
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
 
 from . import projection
-from .checkpoint import CheckpointError, checkpoint_files, git_commit, load_checkpoint, read_metadata, run_summary
+from .checkpoint import (CheckpointError, checkpoint_files, git_commit, load_checkpoint, read_metadata, run_summary,
+                         write_safetensors)
 from .clustering import confusion, hungarian_mapping
 from .data import load_mnist
 from .evaluate import batched
@@ -144,9 +144,7 @@ def export(name: str, *, ckpt_dir: Path = CKPT, limit: int | None = None, comman
               "settings": json.dumps(SETTINGS, sort_keys=True), "command": command, "commit": git_commit(),
               "wall_time_s": f"{time.time() - t0:.1f}", "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     out = map_path(path, split)
-    tmp = out.with_suffix(".tmp")
-    save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp), metadata=header)
-    tmp.replace(out)
+    write_safetensors(out, {k: v.contiguous() for k, v in tensors.items()}, header)
     return out
 
 

@@ -14,9 +14,9 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 from safetensors import safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
-from .checkpoint import git_commit, read_metadata, run_summary, save_checkpoint
+from .checkpoint import git_commit, read_metadata, run_summary, save_checkpoint, write_safetensors
 from .data import MNIST, Split, load_mnist, train_val_split
 
 
@@ -121,9 +121,7 @@ def save_state(path: Path, model, opt, gen: torch.Generator, info: dict) -> None
             tensors[f"opt.{i}.{k}"] = torch.as_tensor(v).detach().cpu().contiguous()
     tensors["generator"] = gen.get_state()
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    save_file(tensors, str(tmp), metadata={"info": json.dumps(info)})
-    tmp.replace(path)
+    write_safetensors(path, tensors, {"info": json.dumps(info)})
 
 
 def load_state(path: Path, model, opt, gen: torch.Generator) -> dict:
