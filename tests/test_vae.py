@@ -17,7 +17,7 @@ from training.data import load_mnist, to_float
 from training.models import build_model
 from training.models.vae import VAEOutput
 from training.train_vae import RECIPES, kl_weight_at
-from training.vae_objective import binarize, elbo_terms, iwae_nll
+from training.vae_objective import binarize, elbo_terms, iwae_bound, iwae_nll, log_weights
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONPATH": str(ROOT)}
@@ -144,6 +144,52 @@ def test_iwae_is_exact_when_the_posterior_is_the_prior_and_the_decoder_ignores_z
             assert torch.allclose(iwae_nll(model, x, k, torch.Generator().manual_seed(0), chunk), exact, atol=1e-3)
 
 
+def test_k_samples_at_once_decode_like_one_at_a_time(vae):
+    x = digits(5)
+    eps = torch.randn(3, 5, vae.config.latent_dim, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        many = vae(x, eps=eps)
+        single = [vae(x, eps=e) for e in eps]
+    assert many.recon_logits.shape == (3, 5, 1, 28, 28) and many.z.shape == (3, 5, vae.config.latent_dim)
+    for i, one in enumerate(single):
+        assert torch.allclose(many.recon_logits[i], one.recon_logits, atol=1e-5)
+        assert torch.equal(many.z[i], one.z) and torch.equal(many.mu, one.mu)
+
+
+def test_iwae_bound_of_k_copies_of_one_sample_is_that_sample(vae):
+    # equal weights: log mean exp is the weight itself, so the bound cannot depend on k
+    x = digits(4)
+    eps = torch.randn(1, 4, vae.config.latent_dim, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        one = iwae_bound(log_weights(x, vae(x, eps=eps), eps))
+        copies = eps.expand(6, -1, -1)
+        six = iwae_bound(log_weights(x, vae(x, eps=copies), copies))
+    assert one.shape == (4,) and torch.allclose(six, one, atol=1e-3)
+
+
+def test_iwae_training_loss_has_gradients_and_falls(vae):
+    # the objective a train_k > 1 run minimises: a few Adam steps on one batch lower it
+    torch.manual_seed(0)
+    model = build_model("vae").train()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    x = digits(16)
+    eps = torch.randn(5, 16, model.config.latent_dim, generator=torch.Generator().manual_seed(1))
+    losses = []
+    for _ in range(5):
+        loss = iwae_bound(log_weights(x, model(x, eps=eps), eps)).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert all(math.isfinite(v) for v in losses) and losses[-1] < losses[0]
+
+
+def test_recipe_flag_takes_only_fields_without_a_flag():
+    for bad in ('{"lr": 0.1}', '{"no_such_field": 1}'):
+        proc = run(["-m", "training", "vae", "--smoke", "--recipe", bad, "--out", os.devnull])
+        assert proc.returncode == 2 and "no flag of their own" in proc.stderr and "train_k" in proc.stderr
+
+
 def test_binarize():
     x = torch.rand(64, 1, 28, 28, generator=torch.Generator().manual_seed(0))
     a = binarize(x, torch.Generator().manual_seed(1))
@@ -196,11 +242,14 @@ def test_smoke_run_writes_a_loadable_checkpoint(smoke_checkpoint):
     assert [row["epoch"] for row in json.loads(meta["history"])] == [1]
 
 
-def test_a_warm_started_run_starts_from_its_parent_and_records_it(smoke_checkpoint, tmp_path):
+def test_a_warm_started_iwae_run_starts_from_its_parent_and_records_it(smoke_checkpoint, tmp_path):
     out = tmp_path / "child.safetensors"
-    proc = run(["-m", "training", "vae", "--smoke", "--init", str(smoke_checkpoint), "--out", str(out)])
+    # the IWAE objective on 3 samples, as a warm start would use it
+    proc = run(["-m", "training", "vae", "--smoke", "--init", str(smoke_checkpoint), "--recipe", '{"train_k": 3}',
+                "--out", str(out)])
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "warm start from" in proc.stdout
+    assert json.loads(read_metadata(out)["recipe"])["train_k"] == 3
     meta, parent_meta = read_metadata(out), read_metadata(smoke_checkpoint)
     parent = json.loads(meta["parent"])
     assert parent["command"] == parent_meta["command"] and parent["train_samples"] == 4 * 128

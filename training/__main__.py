@@ -54,6 +54,8 @@ def main(argv=None):
     p.add_argument("--out", type=Path, help="checkpoint path (default checkpoints/<model>.safetensors)")
     p.add_argument("--init", help="start from the weights of this checkpoint (matching tensors); its header is kept as `parent`")
     p.add_argument("--config", type=json.loads, help='model config fields as JSON, e.g. \'{"hidden": [512, 256, 64]}\' (default: the model\'s own)')
+    p.add_argument("--recipe", type=json.loads, default={},
+                   help='other recipe fields as JSON, e.g. \'{"train_k": 10}\' for vae (the fields are in each train_*.py Recipe)')
     p.add_argument("--smoke", action="store_true", help="a few batches on a small subset, for tests")
     p.add_argument("--resume", action="store_true", help="continue from the training-state file if there is one")
     p.add_argument("--max-minutes", type=float, help="stop after the epoch that passes this budget (continue with --resume)")
@@ -68,7 +70,10 @@ def main(argv=None):
         if not hasattr(recipe, "init"):
             p.error(f"--init is not supported for {args.model}")
         overrides["init"] = args.init
-    recipe = dataclasses.replace(recipe, **{k: v for k, v in overrides.items() if v is not None}, smoke=args.smoke)
+    allowed = {f.name for f in dataclasses.fields(recipe)} - {"init", "smoke", *overrides}  # those have flags
+    if not set(args.recipe) <= allowed:
+        p.error(f"--recipe takes fields of {args.model}'s recipe that have no flag of their own: {', '.join(sorted(allowed))}")
+    recipe = dataclasses.replace(recipe, **args.recipe, **{k: v for k, v in overrides.items() if v is not None}, smoke=args.smoke)
     out = args.out or Path("checkpoints") / f"{args.model}.safetensors"
     # the state file sits beside the checkpoint so a later session can --resume it
     state_path = out.with_name(out.stem + ".state.safetensors")

@@ -56,8 +56,8 @@ class Dist:
             return DDP(model, device_ids=[self.device.index])
         return DDP(model)
 
-    def shard(self, t: torch.Tensor) -> torch.Tensor:
-        return t.tensor_split(self.world)[self.rank] if self.world > 1 else t
+    def shard(self, t: torch.Tensor, dim: int = 0) -> torch.Tensor:
+        return t.tensor_split(self.world, dim)[self.rank] if self.world > 1 else t
 
     def agree(self, flag: bool) -> bool:
         """Rank 0's decision, on every rank (e.g. a time budget, which each rank measures differently)."""

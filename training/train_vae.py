@@ -4,6 +4,9 @@ Every batch is binarized afresh (dynamic binarization: a new Bernoulli draw per 
 image is seen), which acts as data augmentation and keeps the Bernoulli likelihood honest.
 Loss = reconstruction NLL + beta * KL per image (nats), beta rising linearly from 0 to 1 over the
 first epochs (KL warm-up) so that the decoder learns to use the latent before the prior pulls on it.
+With `train_k` > 1 the loss is instead the importance-weighted bound on k posterior samples per
+image (IWAE, Burda et al. 2016): a tighter bound on -log p(x) than the ELBO, so minimising it
+improves the likelihood itself; it has no KL term, so no warm-up (it is meant for warm starts).
 """
 
 import math
@@ -17,7 +20,7 @@ from tqdm import tqdm
 from .data import to_float
 from .evaluate import evaluate_vae, judged_samples
 from .loop import end_epoch, finish, lr_at, optimizer_step, setup, start_or_resume, warm_start
-from .vae_objective import binarize, elbo_terms
+from .vae_objective import binarize, elbo_terms, iwae_bound, log_weights
 
 
 CLASSIFIER = Path(__file__).resolve().parent.parent / "checkpoints" / "denoiser.safetensors"
@@ -33,6 +36,7 @@ class Recipe:
     warmup_frac: float = 0.0  # share of steps with a linear lr warm-up (read by lr_at); the KL warm-up already eases the start
     cosine: bool = True  # cosine decay of the lr to zero
     iwae_k: int = 1000  # importance samples per test image for the final IWAE bound (10 in smoke runs)
+    train_k: int = 1  # posterior samples per training image: 1 = the ELBO, k > 1 = the IWAE bound on k samples
     init: str | None = None  # checkpoint whose weights start the run (no KL warm-up then: its decoder already uses the latent)
     seed: int = 0
     val_size: int = 5000
@@ -59,6 +63,8 @@ def train(model_name: str, r: Recipe, *, device: torch.device, out: Path, state_
           resume: bool, command: str, max_minutes: float | None = None, config: dict | None = None) -> dict:
     from .models import build_model
 
+    if not (isinstance(r.train_k, int) and r.train_k >= 1):
+        raise SystemExit(f"train_k must be a whole number >= 1, not {r.train_k!r}")
     dist_, data, train_split, val_split, test = setup(r, device)
     device = dist_.device
     model = build_model(model_name, config)
@@ -83,19 +89,21 @@ def train(model_name: str, r: Recipe, *, device: torch.device, out: Path, state_
             step = info["step"]
             idx = order[s * r.batch_size : (s + 1) * r.batch_size]
             x = binarize(to_float(images[idx]), gen).contiguous(memory_format=torch.channels_last)  # (B, 1, 28, 28) of 0/1, a fresh draw every time
-            eps = torch.randn(len(idx), model.config.latent_dim, generator=gen, device=device)
+            eps = torch.randn(r.train_k, len(idx), model.config.latent_dim, generator=gen, device=device)
             # every process drew the same global batch; each trains on its own shard of it
-            x, eps = dist_.shard(x), dist_.shard(eps)
+            x, eps = dist_.shard(x), dist_.shard(eps, dim=1)  # eps: (k, B, D)
             for g in opt.param_groups:
                 g["lr"] = lr_at(step, total, r)
             beta = kl_weight_at(step, steps_per_epoch, r)
-            recon_nll, kl = elbo_terms(x, net(x, eps=eps))
-            loss = (recon_nll + beta * kl).mean()
+            if r.train_k == 1:
+                recon_nll, kl = elbo_terms(x, net(x, eps=eps[0]))
+                loss = (recon_nll + beta * kl).mean()
+            else:
+                loss = iwae_bound(log_weights(x, net(x, eps=eps), eps)).mean()
             optimizer_step(opt, loss, info, len(idx))
             seen += len(idx)
             if s % 20 == 0:
-                bar.set_postfix(nelbo=f"{(recon_nll + kl).mean().item():.1f}", kl=f"{kl.mean().item():.1f}",
-                                beta=f"{beta:.2f}", sps=f"{seen / (time.time() - t0):.0f}")
+                bar.set_postfix(loss=f"{loss.item():.1f}", beta=f"{beta:.2f}", sps=f"{seen / (time.time() - t0):.0f}")
             if r.smoke and s >= 3:
                 break
         val = evaluate_vae(model, val_split.images, k=0, seed=r.seed + 1, device=device)

@@ -30,21 +30,28 @@ def elbo_terms(x_bin: torch.Tensor, out: VAEOutput) -> tuple[torch.Tensor, torch
     return recon_nll, kl
 
 
+def log_weights(x_bin: torch.Tensor, out: VAEOutput, eps: torch.Tensor) -> torch.Tensor:
+    """log p(x|z) + log p(z) - log q(z|x) (k, B) for the k posterior samples z = mu + sigma * eps
+    of each image, `out` the model's output for eps (k, B, D). The -0.5 log(2 pi) per dimension
+    of log p(z) and log q(z|x) cancels."""
+    return -bernoulli_nll(out.recon_logits, x_bin) + 0.5 * (eps.pow(2) + out.logvar - out.z.pow(2)).sum(-1)
+
+
+def iwae_bound(log_w: torch.Tensor) -> torch.Tensor:
+    """-log mean_k exp(log_w) (B,) from log weights (k, B): the importance-weighted bound on
+    -log p(x) (Burda et al. 2016), which tightens as k grows and is the single-sample negative
+    ELBO at k = 1."""
+    return math.log(len(log_w)) - log_w.logsumexp(0)
+
+
 @torch.no_grad()
 def iwae_nll(model, x_bin: torch.Tensor, k: int, gen: torch.Generator | None = None, chunk: int = 50) -> torch.Tensor:
-    """Importance-weighted estimate of -log p(x) (B,) with k posterior samples per image
-    (Burda et al. 2016): -log mean_k p(x|z) p(z) / q(z|x). It tightens towards -log p(x) as k
-    grows and equals the single-sample negative ELBO at k = 1. The decoder sees `chunk` samples
-    of the whole batch at a time, so memory grows with chunk * B, not k * B."""
-    mu, logvar = model.posterior(x_bin)  # (B, D) each
-    std = torch.exp(0.5 * logvar)
+    """Estimate of -log p(x) (B,) by the importance-weighted bound with k posterior samples per
+    image. The decoder sees `chunk` samples of the whole batch at a time, so memory grows with
+    chunk * B, not k * B."""
+    shape = (len(x_bin), model.config.latent_dim)
     log_w = []
-    for start in range(0, k, chunk):
-        m = min(chunk, k - start)
-        eps = torch.randn((m, *mu.shape), generator=gen, device=mu.device, dtype=mu.dtype)  # (m, B, D)
-        z = mu + std * eps
-        logits = model.decode_logits(z.flatten(0, 1)).unflatten(0, (m, len(mu)))  # (m, B, 1, 28, 28)
-        # log p(z) - log q(z|x); the -0.5 log(2 pi) per dimension of both cancels
-        log_pz_over_qz = 0.5 * (eps.pow(2) + logvar - z.pow(2)).sum(-1)  # (m, B)
-        log_w.append(-bernoulli_nll(logits, x_bin) + log_pz_over_qz)
-    return math.log(k) - torch.cat(log_w).logsumexp(0)  # (B,)
+    for start in range(0, k, chunk):  # the encoder runs once per chunk: cheap beside the decodes
+        eps = torch.randn((min(chunk, k - start), *shape), generator=gen, device=x_bin.device, dtype=x_bin.dtype)  # (m, B, D)
+        log_w.append(log_weights(x_bin, model(x_bin, eps=eps), eps))
+    return iwae_bound(torch.cat(log_w))

@@ -35,10 +35,10 @@ class Posterior(NamedTuple):
 
 
 class VAEOutput(NamedTuple):
-    recon_logits: torch.Tensor  # (B, 1, 28, 28) Bernoulli logits
+    recon_logits: torch.Tensor  # (B, 1, 28, 28) Bernoulli logits; (k, B, 1, 28, 28) for k samples
     mu: torch.Tensor  # (B, D)
     logvar: torch.Tensor  # (B, D)
-    z: torch.Tensor  # (B, D) one sample from the posterior
+    z: torch.Tensor  # (B, D) one sample from the posterior; (k, B, D) for k
 
 
 class VAE(nn.Module):
@@ -80,13 +80,14 @@ class VAE(nn.Module):
         return torch.sigmoid(self.decode_logits(z))
 
     def forward(self, x: torch.Tensor, gen: torch.Generator | None = None, eps: torch.Tensor | None = None) -> VAEOutput:
-        """One posterior sample per image; `eps` (B, D) gives the standard normal draw explicitly."""
+        """One posterior sample per image; `eps` gives the standard normal draw explicitly, (B, D)
+        for one sample per image or (k, B, D) for k (then z is (k, B, D) and the logits (k, B, 1, 28, 28))."""
         mu, logvar = self.posterior(x)
         # reparameterisation: z = mu + sigma * eps keeps the sample differentiable in mu and logvar
         if eps is None:
             eps = torch.randn(mu.shape, generator=gen, device=mu.device, dtype=mu.dtype)
         z = mu + torch.exp(0.5 * logvar) * eps
-        return VAEOutput(self.decode_logits(z), mu, logvar, z)
+        return VAEOutput(self.decode_logits(z.flatten(0, -2)).unflatten(0, z.shape[:-1]), mu, logvar, z)
 
 
 class VAE2D(VAE):
