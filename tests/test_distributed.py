@@ -42,13 +42,18 @@ def test_two_processes_write_what_one_writes(root, tmp_path):
          "--out", str(tmp_path / "one.safetensors")], root)
     ddp, one = load_file(str(tmp_path / "ddp.safetensors")), load_file(str(tmp_path / "one.safetensors"))
     assert ddp.keys() == one.keys()
-    for k in one:
-        assert torch.allclose(ddp[k], one[k], rtol=1e-4, atol=1e-5), (k, (ddp[k] - one[k]).abs().max())
-    # and the run did train: the weights moved away from the initialisation of the same seed
     from training.models import build_model
     torch.manual_seed(0)
     init = build_model("vae2d").state_dict()
-    assert any(not torch.allclose(init[k], one[k]) for k in one)
+    # Adam divides each gradient entry by its running RMS, so entries whose gradient is near zero
+    # amplify the summation-order noise (about 1e-5 absolute here on some CPUs); a fixed absolute
+    # tolerance is then machine-dependent. Measure the disagreement against how far the single
+    # process moved each tensor instead: a shard that is lost or counted twice changes the update
+    # direction and disagrees by a sizeable share of that distance, summation order by < 0.3 %.
+    for k in one:
+        moved = (one[k] - init[k]).abs().max()
+        assert moved > 0, f"{k} did not train"
+        assert (ddp[k] - one[k]).abs().max() <= 0.01 * moved, (k, (ddp[k] - one[k]).abs().max(), moved)
     meta = read_metadata(tmp_path / "ddp.safetensors")
     assert '"processes": 2' in meta["metrics"]
     assert meta["command"].startswith("python -m training vae2d")
