@@ -1,7 +1,9 @@
 """Forward-pass throughput of every registered model at batch 1 and 256, on the CPU and (when
 there is one) the GPU. Weights come from checkpoints/<model>.safetensors when it exists, else
-the untrained model of the same architecture (speed does not depend on the weights), with its
-BatchNorm layers folded into the convolutions as the app serves it.
+the untrained model of the same architecture (speed does not depend on the weights), as the app
+serves it (`training.models.for_serving`: BatchNorm folded into the convolutions, weights in
+channels_last). The last columns time the same folded model in PyTorch's default (contiguous)
+layout, measured in the same run, so the ratio says what channels_last buys on this machine.
 
     .venv/bin/python benchmarks/throughput.py [--seconds 2]
 
@@ -15,7 +17,7 @@ import torch
 
 from common import ROOT, table
 from training.checkpoint import load_checkpoint
-from training.models import MODELS, build_model, fold_batchnorm
+from training.models import MODELS, build_model, fold_batchnorm, for_serving
 
 
 def bench(model, batch: int, device: torch.device, seconds: float) -> tuple[float, float]:
@@ -46,13 +48,16 @@ def main():
         path = ROOT / "checkpoints" / f"{name}.safetensors"
         model = load_checkpoint(path) if path.exists() else build_model(name).eval()
         params = sum(p.numel() for p in model.parameters())  # as trained, before folding
-        model = fold_batchnorm(model)
+        served, contiguous = for_serving(model), fold_batchnorm(model)
         for device in devices:
-            model = model.to(device)
+            served, contiguous = served.to(device), contiguous.to(device)
             for batch in (1, 256):
-                ms, ips = bench(model, batch, device, seconds)
-                rows.append([name, "checkpoint" if path.exists() else "untrained", params, device.type, batch, ms, f"{ips:,.0f}"])
-    print(table(["model", "weights", "parameters", "device", "batch", "ms / forward", "images / s"], rows))
+                ms, ips = bench(served, batch, device, seconds)
+                ms_c, _ = bench(contiguous, batch, device, seconds)
+                rows.append([name, "checkpoint" if path.exists() else "untrained", params, device.type, batch, ms,
+                             f"{ips:,.0f}", ms_c, f"{ms / ms_c:.2f}"])
+    print(table(["model", "weights", "parameters", "device", "batch", "ms / forward", "images / s",
+                 "ms, default layout", "served / default"], rows))
     print(f"\nCPU threads: {torch.get_num_threads()}")
 
 

@@ -4,7 +4,7 @@ encode/classify consistency, sizes, registry errors."""
 import pytest
 import torch
 
-from training.models import MODELS, build_model, fold_batchnorm, model_name
+from training.models import MODELS, build_model, fold_batchnorm, for_serving, model_name
 
 
 def batch(seed: int = 0) -> torch.Tensor:
@@ -94,8 +94,9 @@ def n_batchnorm(m) -> int:
     return sum(isinstance(b, torch.nn.BatchNorm2d) for b in m.modules())
 
 
+@pytest.mark.parametrize("prepare", [fold_batchnorm, for_serving])
 @pytest.mark.parametrize("name", sorted(MODELS))
-def test_folding_batchnorm_keeps_the_function(name):
+def test_folding_batchnorm_keeps_the_function(name, prepare):
     m = built(name)
     g = torch.Generator().manual_seed(3)
     for bn in (b for b in m.modules() if isinstance(b, torch.nn.BatchNorm2d)):
@@ -104,7 +105,7 @@ def test_folding_batchnorm_keeps_the_function(name):
             t.data = torch.randn(t.shape, generator=g)
         bn.running_var.data = torch.rand(bn.running_var.shape, generator=g) + 0.1
     n_before = n_batchnorm(m)
-    folded = fold_batchnorm(m)
+    folded = prepare(m)
     x = batch(4)
     with torch.no_grad():
         z = m.encode(x)
@@ -118,6 +119,20 @@ def test_folding_batchnorm_keeps_the_function(name):
     assert n_batchnorm(m) == n_before  # the original is untouched
     if name in DENOISERS:
         assert n_batchnorm(folded) == 0  # every BatchNorm there follows a convolution
+
+
+def convolutions(m) -> list:
+    return [c for c in m.modules() if isinstance(c, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
+
+
+@pytest.mark.parametrize("name", [n for n in sorted(MODELS) if convolutions(built(n))])
+def test_served_copy_runs_its_convolutions_channels_last(name):
+    m = built(name)
+    served = for_serving(m)
+    convs = convolutions(served)
+    assert all(c.weight.is_contiguous(memory_format=torch.channels_last) for c in convs)
+    # the original keeps the default layout (training code and checkpoints see no change)
+    assert all(c.weight.is_contiguous() for c in convolutions(m))
 
 
 def test_denoiser_ref_matches_the_write_up_parameter_table():
