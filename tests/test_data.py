@@ -1,10 +1,11 @@
-"""MNIST loading (real data, official order), the seeded validation split, and the error paths."""
+"""MNIST and Fashion-MNIST loading (real data, official order), the seeded validation split, and the
+error paths."""
 
 import pytest
 import torch
 
 import training.data as data
-from training.data import DataUnavailable, MNIST, Split, load_mnist, to_float, train_val_split
+from training.data import CLASS_NAMES, DATASETS, DataUnavailable, MNIST, Split, load_dataset, load_mnist, to_float, train_val_split
 
 
 @pytest.fixture(scope="module")
@@ -12,7 +13,15 @@ def mnist():
     return load_mnist()
 
 
-def test_sizes_and_dtypes(mnist):
+@pytest.fixture(scope="module")
+def fashion():
+    return load_dataset("fashion")
+
+
+@pytest.mark.parametrize("dataset", ["mnist", "fashion"])
+def test_sizes_and_dtypes(dataset):
+    mnist = load_dataset(dataset)
+    assert mnist.name == dataset
     for split, n in ((mnist.train, 60000), (mnist.test, 10000)):
         assert split.images.shape == (n, 28, 28) and split.images.dtype == torch.uint8
         assert split.labels.shape == (n,) and split.labels.dtype == torch.int64
@@ -27,8 +36,29 @@ def test_official_order(mnist):
     assert mnist.test.labels[:5].tolist() == [7, 2, 1, 0, 4]
 
 
+def test_fashion_official_order(fashion):
+    assert fashion.train.labels[:5].tolist() == [9, 0, 0, 3, 0]
+    assert fashion.test.labels[:5].tolist() == [9, 2, 1, 1, 6]
+    assert CLASS_NAMES["fashion"][9] == "Ankle boot" and len(CLASS_NAMES["fashion"]) == 10
+
+
+def test_the_two_sets_differ(mnist, fashion):
+    assert not torch.equal(mnist.test.images[:100], fashion.test.images[:100])
+    # Fashion-MNIST's items fill the frame; MNIST's digits sit in a 20x20 box with a blank border
+    border = torch.ones(28, 28, dtype=torch.bool)
+    border[4:24, 4:24] = False
+    mnist_ink, fashion_ink = ((s.test.images[:1000][:, border] > 0).float().mean() for s in (mnist, fashion))
+    assert fashion_ink > 5 * mnist_ink
+
+
 def test_cached(mnist):
     assert load_mnist() is mnist
+    assert load_dataset("mnist") is mnist
+
+
+def test_unknown_dataset_is_refused():
+    with pytest.raises(ValueError, match="unknown data set 'kmnist'; known: mnist, fashion"):
+        load_dataset("kmnist")
 
 
 def test_train_val_split(mnist):
@@ -75,20 +105,34 @@ def test_all_sources_failing(monkeypatch):
     def broken_b():
         raise ImportError("no such package")
 
-    monkeypatch.setattr(data, "SOURCES", (("first fake source", broken_a), ("second fake source", broken_b)))
-    monkeypatch.setattr(data, "_cache", None)
+    monkeypatch.setattr(data, "SOURCES", {**data.SOURCES, "mnist": (("first fake source", broken_a), ("second fake source", broken_b))})
+    monkeypatch.setattr(data, "_cache", {})
     with pytest.raises(DataUnavailable) as e:
         load_mnist()
     msg = str(e.value)
+    assert msg.startswith("could not load MNIST from any source")
     assert "first fake source" in msg and "second fake source" in msg
     assert "disk on fire" in msg and "no such package" in msg
-    assert data._cache is None
+    assert data._cache == {}
+
+
+def test_fashion_names_every_source_it_tried(monkeypatch, tmp_path):
+    """No local copy, no Debian package, no network: the message lists all three."""
+    monkeypatch.setattr(data, "FASHION_DIR", tmp_path / "none")
+    monkeypatch.setattr(data, "DEBIAN_FASHION_DIR", tmp_path / "no-package")
+    monkeypatch.setattr(data, "_from_torchvision", lambda dataset="mnist": (_ for _ in ()).throw(OSError("offline")))
+    monkeypatch.setattr(data, "_cache", {})
+    with pytest.raises(DataUnavailable) as e:
+        load_dataset("fashion")
+    msg = str(e.value)
+    assert msg.startswith("could not load Fashion-MNIST from any source")
+    assert str(tmp_path / "none") in msg and str(tmp_path / "no-package") in msg and "offline" in msg
 
 
 def test_wrong_sizes_fall_through_to_next_source(monkeypatch, mnist):
     tiny = MNIST(Split(mnist.train.images[:10], mnist.train.labels[:10]), mnist.test, source="tiny")
-    monkeypatch.setattr(data, "SOURCES", (("tiny", lambda: tiny), ("real", lambda: mnist)))
-    monkeypatch.setattr(data, "_cache", None)
+    monkeypatch.setattr(data, "SOURCES", {**data.SOURCES, "mnist": (("tiny", lambda: tiny), ("real", lambda: mnist))})
+    monkeypatch.setattr(data, "_cache", {})
     # no side effects on the data folder from this fake source
     monkeypatch.setattr(data, "_write_idx_cache", lambda d: None, raising=False)
     assert load_mnist() is mnist

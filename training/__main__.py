@@ -9,6 +9,7 @@
     python -m training autoencoder                   # the explorer's 6-d MLP autoencoder
     python -m training latent_classifier             # an MLP on the frozen autoencoder's code
     python -m training export                        # the explorer's maps of every checkpoint (training/export.py)
+    python -m training denoiser --dataset fashion    # the same network on Fashion-MNIST -> checkpoints/denoiser_fashion.safetensors
     python -m training denoiser --smoke --out /tmp/x.safetensors   # a few batches, for tests
     torchrun --standalone --nproc_per_node 2 -m training vae2d     # data-parallel (gloo on CPUs, nccl on GPUs)
 """
@@ -23,6 +24,7 @@ from pathlib import Path
 import torch
 
 from . import train_cluster, train_denoiser, train_latent, train_recon, train_vae
+from .data import DATASETS
 
 TRAINERS = {"denoiser": train_denoiser, "denoiser_ref": train_denoiser, "vae": train_vae, "vae2d": train_vae,
             "neuron_ae": train_recon, "cluster_ae": train_cluster, "autoencoder": train_recon,
@@ -51,7 +53,9 @@ def main(argv=None):
     p.add_argument("--lr", type=float, help="peak learning rate")
     p.add_argument("--seed", type=int)
     p.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda, cuda:1, ...")
-    p.add_argument("--out", type=Path, help="checkpoint path (default checkpoints/<model>.safetensors)")
+    p.add_argument("--out", type=Path, help="checkpoint path (default checkpoints/<model>.safetensors, "
+                                             "checkpoints/<model>_<dataset>.safetensors for a data set other than MNIST)")
+    p.add_argument("--dataset", choices=sorted(DATASETS), help="data set to train on (default mnist; the denoisers only)")
     p.add_argument("--init", help="start from the weights of this checkpoint (matching tensors); its header is kept as `parent`")
     p.add_argument("--config", type=json.loads, help='model config fields as JSON, e.g. \'{"hidden": [512, 256, 64]}\' (default: the model\'s own)')
     p.add_argument("--recipe", type=json.loads, default={},
@@ -65,7 +69,10 @@ def main(argv=None):
     recipe = trainer.RECIPES[args.model]
     if args.smoke and args.epochs is None:
         args.epochs = 1
-    overrides = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed}
+    overrides = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed,
+                 "dataset": args.dataset}
+    if args.dataset and not hasattr(recipe, "dataset"):
+        p.error(f"--dataset is not supported for {args.model}: it trains on MNIST only")
     if args.init:
         if not hasattr(recipe, "init"):
             p.error(f"--init is not supported for {args.model}")
@@ -74,7 +81,8 @@ def main(argv=None):
     if not set(args.recipe) <= allowed:
         p.error(f"--recipe takes fields of {args.model}'s recipe that have no flag of their own: {', '.join(sorted(allowed))}")
     recipe = dataclasses.replace(recipe, **args.recipe, **{k: v for k, v in overrides.items() if v is not None}, smoke=args.smoke)
-    out = args.out or Path("checkpoints") / f"{args.model}.safetensors"
+    dataset = getattr(recipe, "dataset", "mnist")
+    out = args.out or Path("checkpoints") / (f"{args.model}.safetensors" if dataset == "mnist" else f"{args.model}_{dataset}.safetensors")
     # the state file sits beside the checkpoint so a later session can --resume it
     state_path = out.with_name(out.stem + ".state.safetensors")
     command = "python -m training " + shlex.join(argv)

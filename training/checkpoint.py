@@ -106,6 +106,12 @@ def read_metadata(path: str | Path) -> dict:
     return meta
 
 
+def trained_on(meta: dict) -> str:
+    """Key of the data set (training.data.DATASETS) a checkpoint was trained on: its recipe's
+    `dataset`, MNIST for the recipes that have none."""
+    return (json.loads(meta.get("recipe", "null")) or {}).get("dataset", "mnist")
+
+
 def run_summary(meta: dict) -> dict:
     """How the run behind a header was made: command, commit, device, wall time, samples seen,
     recipe, config and (when it had one) its parent's summary (what a warm-started child keeps of

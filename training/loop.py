@@ -17,7 +17,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 
 from .checkpoint import git_commit, read_metadata, run_summary, save_checkpoint, write_safetensors
-from .data import MNIST, Split, load_mnist, train_val_split
+from .data import DATASETS, MNIST, Split, load_dataset, train_val_split
 
 
 class Dist:
@@ -70,8 +70,9 @@ class Dist:
 
 def prepare_data(r) -> tuple[MNIST, Split, Split, Split]:
     """The data set, the seeded train / validation split and the test set of a recipe (with
-    `seed`, `val_size`, `smoke`); smoke runs get small new splits, the cached set stays whole."""
-    data = load_mnist()
+    `seed`, `val_size`, `smoke` and, for the denoisers, `dataset`); smoke runs get small new splits,
+    the cached set stays whole."""
+    data = load_dataset(getattr(r, "dataset", "mnist"))
     train_split, val_split = train_val_split(data.train, r.val_size, seed=r.seed)
     test = data.test
     if r.smoke:
@@ -211,7 +212,7 @@ def finish(model, out: Path, metrics: dict, info: dict, *, recipe: dict, device:
         if not dist_.main:
             return {"finished": True, "metrics": metrics, **info}
     save_checkpoint(model, out, metrics, command=info["command"], device=device_name(device),
-                    wall_time_s=info["wall_time_s"], dataset=f"MNIST ({data.source})", commit=info.get("commit"),
+                    wall_time_s=info["wall_time_s"], dataset=f"{DATASETS[data.name]} ({data.source})", commit=info.get("commit"),
                     extra={"recipe": recipe, "history": info["history"],
                            **{k: info[k] for k in ("parent", "resumes") if k in info}})
     print(json.dumps(metrics, indent=2, sort_keys=True))

@@ -39,6 +39,7 @@ class Recipe:
     init: str | None = None  # checkpoint whose tensors of matching name and shape start the run
     seed: int = 0
     val_size: int = 5000
+    dataset: str = "mnist"  # key of training.data.DATASETS (Fashion-MNIST has MNIST's shape and split)
     smoke: bool = False
 
 
