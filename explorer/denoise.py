@@ -1,4 +1,5 @@
-"""Denoise & classify tab: distort a digit, reconstruct it, classify all three versions."""
+"""Denoise & classify tab: distort a digit (or a Fashion-MNIST item), reconstruct it, classify all
+three versions."""
 
 import json
 import math
@@ -11,16 +12,18 @@ import torch
 import torch.nn.functional as F
 
 from training.checkpoint import CheckpointError, read_metadata, total_samples
+from training.data import CLASS_NAMES
 from training.distortions import DISTORTIONS, distort, translate
 
 from . import runtime
 from .figures import probs_frame, served, to_uint8
 from .inputs import choice, from_sketch, from_upload, sketchpad, whole
 
-MODEL = "denoiser"  # the tab's own network; the reference's is offered beside it when its checkpoint is there
-NETWORKS = [  # (display label, key)
+MODEL = "denoiser"  # the tab's own network; the others are offered beside it when their checkpoint is there
+NETWORKS = [  # (display label, key); a key's data set is runtime.served_as(key)[1]
     ("Lean shared-encoder net (denoiser)", "denoiser"),
     ("The reference write-up's network (denoiser_ref)", "denoiser_ref"),
+    ("The lean net trained on Fashion-MNIST: clothes, not digits (denoiser_fashion)", "denoiser_fashion"),
 ]
 CHOICES = [  # (display label, key): handlers branch on the key only
     ("Translate only", "translate"),
@@ -60,6 +63,13 @@ def _check_seed(seed) -> int:
     return whole(seed, "seed", MAX_SEED)
 
 
+def _check_network(network) -> tuple[str, str]:
+    """The network's key and the key of the data set it reads (its test set, its input layout and
+    its class names)."""
+    network = choice(network, NETWORKS, "network")
+    return network, runtime.served_as(network)[1]
+
+
 def networks() -> list[tuple[str, str]]:
     """The networks whose checkpoint file is there (the tab's own always, so that a missing one
     gets its message from the handler)."""
@@ -73,7 +83,7 @@ def network_line(name: str) -> str:
     try:
         meta = read_metadata(runtime.checkpoint_path(name))
         m = json.loads(meta["metrics"])
-        return (f"Network `{name}`: {m['parameters']:,} parameters, trained on {total_samples(meta):,} distorted digits; "
+        return (f"Network `{name}`: {m['parameters']:,} parameters, trained on {total_samples(meta):,} distorted images; "
                 f"on the test protocol {m['acc_clean']:.2f} % clean, {m['acc_noisy']:.2f} % distorted, "
                 f"{m['acc_recon']:.2f} % reconstructed")
     except (CheckpointError, KeyError, ValueError):  # a header without these figures: the answer is still right
@@ -85,7 +95,9 @@ def run(image: torch.Tensor, distortion: str, n_lines, sigma, seed, label: int |
     """Translate (the clean image), distort, reconstruct and classify one (1, 28, 28) image with
     `network`. Returns clean, distorted and reconstructed pictures, two probability frames and a summary."""
     n_lines, sigma, seed = _check_params(distortion, n_lines, sigma, seed)
-    model = runtime.model_or_error(choice(network, NETWORKS, "network"))
+    network, dataset = _check_network(network)
+    names = CLASS_NAMES[dataset]
+    model = runtime.model_or_error(network)
     dev = runtime.device()
     gen = torch.Generator(device=dev).manual_seed(seed)
     x = image.reshape(1, 1, 28, 28).to(dev)
@@ -100,15 +112,16 @@ def run(image: torch.Tensor, distortion: str, n_lines, sigma, seed, label: int |
     def psnr(a, b):
         return 10 * math.log10(1 / max(F.mse_loss(a, b).item(), 1e-10))
 
-    head = f"**True label: {label}** · " if label is not None else ""
+    head = f"**True label: {names[label]}** · " if label is not None else ""
     summary = (
-        f"{head}prediction on the clean image **{pred[1]}** ({p[1, pred[1]]:.1%}), "
-        f"on the distorted **{pred[0]}** ({p[0, pred[0]]:.1%}), on the reconstruction **{pred[2]}** ({p[2, pred[2]]:.1%})  \n"
+        f"{head}prediction on the clean image **{names[pred[1]]}** ({p[1, pred[1]]:.1%}), "
+        f"on the distorted **{names[pred[0]]}** ({p[0, pred[0]]:.1%}), "
+        f"on the reconstruction **{names[pred[2]]}** ({p[2, pred[2]]:.1%})  \n"
         f"PSNR against the clean image: distorted {psnr(noisy, clean):.1f} dB, reconstructed {psnr(recon, clean):.1f} dB  \n"
         f"{network_line(network)}"
     )
-    return (served(to_uint8(clean)), served(to_uint8(noisy)), served(to_uint8(recon)), probs_frame(p[0]),
-            probs_frame(p[2]), summary)
+    return (served(to_uint8(clean)), served(to_uint8(noisy)), served(to_uint8(recon)), probs_frame(p[0], names),
+            probs_frame(p[2], names), summary)
 
 
 def _check_index(index) -> int:
@@ -117,8 +130,10 @@ def _check_index(index) -> int:
 
 @runtime.gpu
 def denoise_test_digit(index, distortion, n_lines, sigma, seed, network=MODEL):
+    """A test image of the network's data set (MNIST, or Fashion-MNIST for denoiser_fashion)."""
     index = _check_index(index)
-    test = runtime.test_set()
+    network, dataset = _check_network(network)
+    test = runtime.test_set(dataset)
     img = test.images[index].float().div(255).unsqueeze(0)
     return run(img, distortion, n_lines, sigma, seed, label=int(test.labels[index]), network=network)
 
@@ -126,12 +141,14 @@ def denoise_test_digit(index, distortion, n_lines, sigma, seed, network=MODEL):
 @runtime.gpu
 def denoise_drawing(sketch, distortion, n_lines, sigma, seed, network=MODEL):
     # a raw event (no Gradio preprocessing, whose decoder fails on a broken file without a message)
-    return run(from_sketch(sketch), distortion, n_lines, sigma, seed, network=network)
+    network, dataset = _check_network(network)
+    return run(from_sketch(sketch, dataset), distortion, n_lines, sigma, seed, network=network)
 
 
 @runtime.gpu
 def denoise_upload(path, distortion, n_lines, sigma, seed, network=MODEL):
-    return run(from_upload(path), distortion, n_lines, sigma, seed, network=network)
+    network, dataset = _check_network(network)
+    return run(from_upload(path, dataset), distortion, n_lines, sigma, seed, network=network)
 
 
 @torch.no_grad()
@@ -144,7 +161,7 @@ def _sweep(image: torch.Tensor, label: int | None, distortion: str, seed, networ
     if _check_distortion(distortion) not in SWEEPS:  # translate only
         raise gr.Error("Translate only has no strength to sweep; choose rows and columns, clamped or fractional noise.")
     seed = _check_seed(seed)
-    model = runtime.model_or_error(choice(network, NETWORKS, "network"))
+    model = runtime.model_or_error(_check_network(network)[0])
     arg, strengths = SWEEPS[distortion]
     dev = runtime.device()
     x = image.reshape(1, 1, 28, 28).to(dev)
@@ -163,22 +180,22 @@ def _sweep(image: torch.Tensor, label: int | None, distortion: str, seed, networ
 
 @runtime.gpu
 def denoise_sweep(index, distortion, seed, network=MODEL) -> pd.DataFrame:
-    """The strength sweep of a test digit, scored against its true label."""
+    """The strength sweep of a test image of the network's data set, scored against its true label."""
     index = _check_index(index)
-    test = runtime.test_set()
+    test = runtime.test_set(_check_network(network)[1])
     return _sweep(test.images[index].float().div(255), int(test.labels[index]), distortion, seed, network)
 
 
 @runtime.gpu
 def denoise_sweep_drawing(sketch, distortion, seed, network=MODEL) -> pd.DataFrame:
     """The strength sweep of a drawing, scored against the network's reading of the drawing itself."""
-    return _sweep(from_sketch(sketch), None, distortion, seed, network)
+    return _sweep(from_sketch(sketch, _check_network(network)[1]), None, distortion, seed, network)
 
 
 @runtime.gpu
 def denoise_sweep_upload(path, distortion, seed, network=MODEL) -> pd.DataFrame:
     """The strength sweep of an uploaded picture, scored like a drawing's."""
-    return _sweep(from_upload(path), None, distortion, seed, network)
+    return _sweep(from_upload(path, _check_network(network)[1]), None, distortion, seed, network)
 
 
 def random_index() -> int:
@@ -196,7 +213,9 @@ def build():
     gr.Markdown(
         "A digit is translated (the **clean** image), then distorted. One network with a shared "
         "encoder classifies the distorted image and reconstructs the clean one; the reconstruction is "
-        "classified again. Pick a test digit, draw one or upload a picture."
+        "classified again. Pick a test digit, draw one or upload a picture. The Fashion-MNIST network "
+        "(under Network, when its checkpoint is there) reads clothes instead: its test images, drawings and "
+        "uploads are Fashion-MNIST pictures, the item filling the frame."
     )
     note = status_note()
     if note:
@@ -236,8 +255,8 @@ def build():
                 recon = gr.Image(label="Reconstructed", elem_id="denoise-recon", height=280, width=280, interactive=False, format="png")
             summary = gr.Markdown(label="Summary", elem_id="denoise-summary")
             with gr.Row():
-                p_noisy = gr.BarPlot(x="digit", y="probability", y_lim=[0, 1], label="Class probabilities: distorted", height=220)
-                p_recon = gr.BarPlot(x="digit", y="probability", y_lim=[0, 1], label="Class probabilities: reconstructed", height=220)
+                p_noisy = gr.BarPlot(x="class", y="probability", y_lim=[0, 1], label="Class probabilities: distorted", height=220)
+                p_recon = gr.BarPlot(x="class", y="probability", y_lim=[0, 1], label="Class probabilities: reconstructed", height=220)
             sweep_plot = gr.LinePlot(
                 x="strength", y="read correctly %", color="input", y_lim=[0, 100], height=300, elem_id="denoise-sweep",
                 color_map={"distorted": "#2563eb", "reconstructed": "#ea580c"},

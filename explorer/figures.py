@@ -34,6 +34,7 @@ def served(img: np.ndarray) -> Image.Image:
     return im
 
 
-def probs_frame(probs: torch.Tensor) -> pd.DataFrame:
-    """(10,) probabilities -> a frame for gr.BarPlot, digits in fixed order 0..9."""
-    return pd.DataFrame({"digit": [str(d) for d in range(10)], "probability": probs.detach().cpu().double().numpy().round(4)})
+def probs_frame(probs: torch.Tensor, names=tuple(str(d) for d in range(10))) -> pd.DataFrame:
+    """(10,) probabilities -> a frame for gr.BarPlot, classes in fixed order (digits 0..9 unless
+    other class names are given)."""
+    return pd.DataFrame({"class": list(names), "probability": probs.detach().cpu().double().numpy().round(4)})

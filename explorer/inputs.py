@@ -18,33 +18,35 @@ def _open(path) -> Image.Image:
         raise gr.Error("Not an image: the uploaded file could not be read as a picture.") from None
 
 
-def _to_mnist(image) -> torch.Tensor:
+def _to_mnist(image, dataset: str = "mnist") -> torch.Tensor:
     try:
-        return to_mnist(image)
+        return to_mnist(image, dataset)
     except PreprocessError as e:
         raise gr.Error(str(e)) from e
 
 
-def from_sketch(sketch) -> torch.Tensor:
+def from_sketch(sketch, dataset: str = "mnist") -> torch.Tensor:
     """A Sketchpad value from an event with preprocess=False (the composite is a file record of
-    Gradio's cache, opened here), or an already decoded one -> (1, 28, 28) in [0, 1]."""
+    Gradio's cache, opened here), or an already decoded one -> (1, 28, 28) in [0, 1], laid out as
+    the images of `dataset` are (explorer.preprocess.to_mnist)."""
     composite = sketch.get("composite") if isinstance(sketch, dict) else None
     if isinstance(composite, dict):
         if not composite.get("path"):
             raise gr.Error("The image is empty: draw a digit first.")
         with _open(composite["path"]) as image:
-            return _to_mnist({**sketch, "composite": image})
-    return _to_mnist(sketch)
+            return _to_mnist({**sketch, "composite": image}, dataset)
+    return _to_mnist(sketch, dataset)
 
 
-def from_upload(path) -> torch.Tensor:
-    """A gr.File value (a path, or the raw file record of Gradio's cache) -> (1, 28, 28) in [0, 1]."""
+def from_upload(path, dataset: str = "mnist") -> torch.Tensor:
+    """A gr.File value (a path, or the raw file record of Gradio's cache) -> (1, 28, 28) in [0, 1],
+    laid out as the images of `dataset` are."""
     if isinstance(path, dict):
         path = path.get("path")
     if not path:
         raise gr.Error("Upload an image of a digit first.")
     with _open(path) as image:
-        return _to_mnist(image)
+        return _to_mnist(image, dataset)
 
 
 def whole(v, what: str, hi: int) -> int:

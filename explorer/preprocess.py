@@ -1,4 +1,5 @@
-"""Turn drawn or uploaded images into MNIST-format tensors (white digit on black, 28x28)."""
+"""Turn drawn or uploaded images into MNIST-format tensors (white digit on black, 28x28), or into
+Fashion-MNIST's format (the item light on black, filling the 28x28 frame)."""
 
 import io
 
@@ -15,6 +16,9 @@ INK_LEVEL = 0.3
 BOX = 20  # MNIST fits the digit into 20x20 ...
 SIZE = 28  # ... and centres it by mass in a 28x28 frame
 CENTRE = 14.0
+# Fashion-MNIST's conversion trims the product photo to the item, fits its longer side to 28 pixels
+# and centres the item's box; dark parts of a garment count as the item, hence a lower threshold
+FASHION_INK_LEVEL = 0.1
 
 NO_INK = "The image is empty: draw a digit (or upload an image that contains one) first."
 
@@ -23,11 +27,13 @@ class PreprocessError(ValueError):
     """The input cannot be turned into an MNIST digit; the message is meant for end users."""
 
 
-def to_mnist(image) -> torch.Tensor:
+def to_mnist(image, dataset: str = "mnist") -> torch.Tensor:
     """Any PIL image, numpy array (H,W), (H,W,1), (H,W,3), (H,W,4) of uint8/uint16/float/bool, or a Gradio
-    Sketchpad/ImageEditor value (a dict with a 'composite' key, possibly also 'background'/'layers') -> (1, 28, 28) float32 in [0, 1]."""
+    Sketchpad/ImageEditor value (a dict with a 'composite' key, possibly also 'background'/'layers') -> (1, 28, 28) float32 in [0, 1],
+    laid out as the data set's images are: MNIST ("mnist") or Fashion-MNIST ("fashion")."""
     ink = _normalise(_to_gray(_to_array(image)))
-    return torch.from_numpy(_fit_and_centre(ink)).unsqueeze(0)
+    placed = _fit_and_centre(ink) if dataset == "mnist" else _fit_frame(ink)
+    return torch.from_numpy(placed).unsqueeze(0)
 
 
 def _check_size(height, width):
@@ -152,17 +158,30 @@ def _normalise(gray):
     return np.clip((gray - background) / (peak - background), 0.0, 1.0).astype(np.float32)
 
 
-def _fit_and_centre(ink):
-    rows = np.flatnonzero((ink > INK_LEVEL).any(axis=1))
-    cols = np.flatnonzero((ink > INK_LEVEL).any(axis=0))
+def _crop_and_fit(ink, level: float, box: int):
+    """The box of the pixels above `level`, resized so that its longer side is `box` pixels."""
+    rows = np.flatnonzero((ink > level).any(axis=1))
+    cols = np.flatnonzero((ink > level).any(axis=0))
     crop = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
 
     height, width = crop.shape
-    scale = BOX / max(height, width)
+    scale = box / max(height, width)
     new_size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    digit = np.asarray(Image.fromarray(np.ascontiguousarray(crop)).resize(new_size, Image.LANCZOS), dtype=np.float32)
-    digit = np.clip(digit, 0.0, 1.0)  # Lanczos overshoots a little around sharp edges
+    fitted = np.asarray(Image.fromarray(np.ascontiguousarray(crop)).resize(new_size, Image.LANCZOS), dtype=np.float32)
+    return np.clip(fitted, 0.0, 1.0)  # Lanczos overshoots a little around sharp edges
 
+
+def _fit_frame(ink):
+    """Fashion-MNIST's layout: the item's longer side fills the frame, its box centred."""
+    item = _crop_and_fit(ink, FASHION_INK_LEVEL, SIZE)
+    out = np.zeros((SIZE, SIZE), dtype=np.float32)
+    top, left = (SIZE - item.shape[0] + 1) // 2, (SIZE - item.shape[1] + 1) // 2  # odd margins: one more above / left
+    out[top : top + item.shape[0], left : left + item.shape[1]] = item
+    return out
+
+
+def _fit_and_centre(ink):
+    digit = _crop_and_fit(ink, INK_LEVEL, BOX)
     out = np.zeros((SIZE, SIZE), dtype=np.float32)
     mass = digit.sum()
     if mass == 0:  # cannot happen for real ink, but keep the geometry well-defined

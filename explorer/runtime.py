@@ -8,8 +8,8 @@ from pathlib import Path
 import gradio as gr
 import torch
 
-from training.checkpoint import CheckpointError, load_checkpoint
-from training.data import load_mnist
+from training.checkpoint import CheckpointError, load_checkpoint, read_metadata, trained_on
+from training.data import DATASETS, DataUnavailable, load_dataset
 from training.models import for_serving, model_name
 
 # overridable so tests and deployments can serve another folder of checkpoints
@@ -53,20 +53,38 @@ def checkpoint_path(name: str) -> Path:
     return CHECKPOINT_DIR / f"{name}.safetensors"
 
 
+def served_as(name: str) -> tuple[str, str]:
+    """The architecture and the data set a checkpoint's name stands for: <model> is that model
+    trained on MNIST, <model>_<dataset> (denoiser_fashion) the same architecture on another set."""
+    for key in DATASETS:
+        if key != "mnist" and name.endswith(f"_{key}"):
+            return name.removesuffix(f"_{key}"), key
+    return name, "mnist"
+
+
+def train_command(name: str) -> str:
+    model, dataset = served_as(name)
+    return f"python -m training {model}" + (f" --dataset {dataset}" if dataset != "mnist" else "")
+
+
 @lru_cache(maxsize=None)
 def model(name: str) -> torch.nn.Module:
     """The checkpoint checkpoints/<name>.safetensors, loaded once, in eval mode on the device, as
     served (training.models.for_serving: BatchNorm folded into the convolutions, channels_last).
     Raises CheckpointError with the file and the command that makes it when it is missing or bad."""
     path = checkpoint_path(name)
+    arch, dataset = served_as(name)
     try:
         with _lock:
             loaded = load_checkpoint(path, device())
-        if model_name(loaded) != name:  # e.g. a VAE copied over the denoiser's file
-            raise CheckpointError(f"checkpoint {path} holds a {model_name(loaded)!r} model, not {name!r}")
+            meta = read_metadata(path)
+        if model_name(loaded) != arch:  # e.g. a VAE copied over the denoiser's file
+            raise CheckpointError(f"checkpoint {path} holds a {model_name(loaded)!r} model, not {arch!r}")
+        if trained_on(meta) != dataset:  # e.g. the MNIST denoiser copied over the Fashion one: wrong classes
+            raise CheckpointError(f"checkpoint {path} was trained on {DATASETS[trained_on(meta)]}, not {DATASETS[dataset]}")
         return for_serving(loaded)  # every BatchNorm call saved and the faster conv layout cut each answer
     except CheckpointError as e:
-        raise CheckpointError(f"{e}. Train it with: python -m training {name}") from e
+        raise CheckpointError(f"{e}. Train it with: {train_command(name)}") from e
 
 
 def model_or_error(name: str) -> torch.nn.Module:
@@ -88,16 +106,20 @@ def problem(name: str) -> str | None:
     return None
 
 
-def test_set():
-    """MNIST's 10k test images (uint8, (N, 28, 28)) and labels; loaded once."""
-    with _lock:
-        return load_mnist().test
+def test_set(dataset: str = "mnist"):
+    """The 10k test images (uint8, (N, 28, 28)) and labels of MNIST or another set of DATASETS;
+    loaded once. A set that no source can give is a gr.Error naming the sources tried."""
+    try:
+        with _lock:
+            return load_dataset(dataset).test
+    except DataUnavailable as e:
+        raise gr.Error(str(e)) from e
 
 
 def train_set():
     """MNIST's 60k training images and labels (the explorer's map of all 70,000 digits)."""
     with _lock:
-        return load_mnist().train
+        return load_dataset("mnist").train
 
 
 def warm_up(names: tuple[str, ...] = ("denoiser",), then=None) -> threading.Thread:

@@ -72,3 +72,27 @@ def test_good_checkpoint_has_no_warning(monkeypatch):
         pytest.skip("no denoiser checkpoint")
     result = start_app(runtime.CHECKPOINT_DIR, monkeypatch)
     assert result == {"warning": None, "error": None}
+
+
+@pytest.mark.parametrize("name, recipe, trained, wanted", [
+    ("denoiser_fashion", {}, "MNIST", "Fashion-MNIST"),  # the MNIST net copied over the Fashion one
+    ("denoiser", {"dataset": "fashion"}, "Fashion-MNIST", "MNIST"),  # and the other way round
+])
+def test_a_network_of_the_wrong_data_set_is_refused(tmp_path, monkeypatch, name, recipe, trained, wanted):
+    """Same architecture, other classes: it would answer, wrongly, so it is refused by name."""
+    import gradio as gr
+
+    from explorer import denoise, runtime
+
+    path = tmp_path / f"{name}.safetensors"
+    save_checkpoint(build_model("denoiser"), path, {}, command="x", device="cpu", wall_time_s=0, dataset=trained,
+                    extra={"recipe": recipe})
+    monkeypatch.setattr(runtime, "CHECKPOINT_DIR", tmp_path)
+    runtime.model.cache_clear()
+    try:
+        with pytest.raises(gr.Error) as e:
+            denoise.denoise_test_digit(0, "clamp", 14, 0.5, 0, name)
+    finally:
+        runtime.model.cache_clear()
+    fix = "python -m training denoiser" + (" --dataset fashion" if name == "denoiser_fashion" else "")
+    assert f"{path} was trained on {trained}, not {wanted}. Train it with: {fix}" in str(e.value)
