@@ -83,6 +83,20 @@ def test_network_choice_runs_the_reference_network(page):
     page.get_by_label("Lean shared-encoder net (denoiser)").check()  # back to the tab's own for the next tests
 
 
+@pytest.mark.skipif(not runtime.checkpoint_path("denoiser_fashion").exists(), reason="no denoiser_fashion checkpoint")
+def test_network_choice_runs_the_fashion_network(page, shots):
+    page.get_by_role("tab", name="Test digit").click()
+    page.get_by_label("The lean net trained on Fashion-MNIST: clothes, not digits (denoiser_fashion)").check()
+    page.get_by_role("button", name="Run", exact=True).click()
+    page.wait_for_selector("#denoise-summary:has-text('True label: Ankle boot')")  # Fashion-MNIST's test image 0
+    page.get_by_role("button", name="Sweep the strength").click()
+    page.locator("#denoise-sweep canvas, #denoise-sweep svg .mark-line").first.wait_for()
+    page.screenshot(path=str(shots / "denoise-fashion.png"), full_page=True)
+    page.get_by_label("Lean shared-encoder net (denoiser)").check()  # back to the tab's own for the next tests
+    page.get_by_role("button", name="Run", exact=True).click()
+    page.wait_for_selector("#denoise-summary:has-text('True label: 7')")
+
+
 SEVEN = [[(0.3, 0.25), (0.7, 0.25)], [(0.7, 0.25), (0.45, 0.8)]]  # a top bar, then a diagonal down to the left
 ONE = [[(0.5, 0.2), (0.5, 0.8)]]
 
