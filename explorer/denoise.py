@@ -11,7 +11,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from training.checkpoint import CheckpointError, read_metadata, total_samples
+from training.checkpoint import CheckpointError, parse_stem, read_metadata, total_samples
 from training.data import CLASS_NAMES
 from training.distortions import DISTORTIONS, distort, translate
 
@@ -20,7 +20,7 @@ from .figures import probs_frame, served, to_uint8
 from .inputs import choice, from_sketch, from_upload, sketchpad, whole
 
 MODEL = "denoiser"  # the tab's own network; the others are offered beside it when their checkpoint is there
-NETWORKS = [  # (display label, key); a key's data set is runtime.served_as(key)[1]
+NETWORKS = [  # (display label, key); a key is a checkpoint's name, which names its data set (parse_stem)
     ("Lean shared-encoder net (denoiser)", "denoiser"),
     ("The reference write-up's network (denoiser_ref)", "denoiser_ref"),
     ("The lean net trained on Fashion-MNIST: clothes, not digits (denoiser_fashion)", "denoiser_fashion"),
@@ -67,7 +67,7 @@ def _check_network(network) -> tuple[str, str]:
     """The network's key and the key of the data set it reads (its test set, its input layout and
     its class names)."""
     network = choice(network, NETWORKS, "network")
-    return network, runtime.served_as(network)[1]
+    return network, parse_stem(network)[1]
 
 
 def networks() -> list[tuple[str, str]]:

@@ -8,7 +8,7 @@ from pathlib import Path
 import gradio as gr
 import torch
 
-from training.checkpoint import CheckpointError, load_checkpoint, read_metadata, trained_on
+from training.checkpoint import CheckpointError, load_checkpoint, parse_stem, read_metadata, trained_on
 from training.data import DATASETS, DataUnavailable, load_dataset
 from training.models import for_serving, model_name
 
@@ -53,17 +53,8 @@ def checkpoint_path(name: str) -> Path:
     return CHECKPOINT_DIR / f"{name}.safetensors"
 
 
-def served_as(name: str) -> tuple[str, str]:
-    """The architecture and the data set a checkpoint's name stands for: <model> is that model
-    trained on MNIST, <model>_<dataset> (denoiser_fashion) the same architecture on another set."""
-    for key in DATASETS:
-        if key != "mnist" and name.endswith(f"_{key}"):
-            return name.removesuffix(f"_{key}"), key
-    return name, "mnist"
-
-
 def train_command(name: str) -> str:
-    model, dataset = served_as(name)
+    model, dataset = parse_stem(name)
     return f"python -m training {model}" + (f" --dataset {dataset}" if dataset != "mnist" else "")
 
 
@@ -73,7 +64,7 @@ def model(name: str) -> torch.nn.Module:
     served (training.models.for_serving: BatchNorm folded into the convolutions, channels_last).
     Raises CheckpointError with the file and the command that makes it when it is missing or bad."""
     path = checkpoint_path(name)
-    arch, dataset = served_as(name)
+    arch, dataset = parse_stem(name)  # denoiser_fashion: a denoiser trained on Fashion-MNIST
     try:
         with _lock:
             loaded = load_checkpoint(path, device())

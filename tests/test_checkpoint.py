@@ -199,3 +199,12 @@ def test_a_chain_of_warm_starts_keeps_every_stage():
     assert [r["command"] for r in stages(third)] == ["first", "second", "third"]
     assert totals(third) == ("123", "cpu", "1 + 2 + 3 min")
     assert "parent" not in run_summary(first)  # a run without a parent summarises as before
+
+
+@pytest.mark.parametrize("model, dataset, stem", [("denoiser", "mnist", "denoiser"), ("denoiser", "fashion", "denoiser_fashion"),
+                                                  ("denoiser_ref", "fashion", "denoiser_ref_fashion"), ("vae2d", "mnist", "vae2d")])
+def test_checkpoint_names_carry_the_data_set(model, dataset, stem):
+    from training.checkpoint import checkpoint_stem, parse_stem
+
+    assert checkpoint_stem(model, dataset) == stem
+    assert parse_stem(stem) == (model, dataset)

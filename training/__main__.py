@@ -24,6 +24,7 @@ from pathlib import Path
 import torch
 
 from . import train_cluster, train_denoiser, train_latent, train_recon, train_vae
+from .checkpoint import checkpoint_stem
 from .data import DATASETS
 
 TRAINERS = {"denoiser": train_denoiser, "denoiser_ref": train_denoiser, "vae": train_vae, "vae2d": train_vae,
@@ -81,8 +82,7 @@ def main(argv=None):
     if not set(args.recipe) <= allowed:
         p.error(f"--recipe takes fields of {args.model}'s recipe that have no flag of their own: {', '.join(sorted(allowed))}")
     recipe = dataclasses.replace(recipe, **args.recipe, **{k: v for k, v in overrides.items() if v is not None}, smoke=args.smoke)
-    dataset = getattr(recipe, "dataset", "mnist")
-    out = args.out or Path("checkpoints") / (f"{args.model}.safetensors" if dataset == "mnist" else f"{args.model}_{dataset}.safetensors")
+    out = args.out or Path("checkpoints") / f"{checkpoint_stem(args.model, getattr(recipe, 'dataset', 'mnist'))}.safetensors"
     # the state file sits beside the checkpoint so a later session can --resume it
     state_path = out.with_name(out.stem + ".state.safetensors")
     command = "python -m training " + shlex.join(argv)

@@ -15,6 +15,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save_file
 from torch import nn
 
+from .data import DATASETS
 from .models import build_model, config_json, model_name
 
 REQUIRED_KEYS = ("model", "config", "metrics", "command", "commit", "device", "wall_time_s", "dataset", "created")
@@ -104,6 +105,20 @@ def read_metadata(path: str | Path) -> dict:
     if missing:
         raise CheckpointError(f"checkpoint {path} lacks header field(s) {', '.join(missing)}")
     return meta
+
+
+def checkpoint_stem(model: str, dataset: str = "mnist") -> str:
+    """File name (without .safetensors) of a model's checkpoint: <model> trained on MNIST,
+    <model>_<dataset> (denoiser_fashion) the same architecture on another set of DATASETS."""
+    return model if dataset == "mnist" else f"{model}_{dataset}"
+
+
+def parse_stem(stem: str) -> tuple[str, str]:
+    """The model and the data set a checkpoint's file name stands for (inverse of checkpoint_stem)."""
+    for key in DATASETS:
+        if key != "mnist" and stem.endswith(f"_{key}"):
+            return stem.removesuffix(f"_{key}"), key
+    return stem, "mnist"
 
 
 def trained_on(meta: dict) -> str:
