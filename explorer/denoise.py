@@ -266,7 +266,7 @@ def build():
                 x="strength", y="read correctly %", color="input", y_lim=[0, 100], height=300, elem_id="denoise-sweep",
                 color_map={"distorted": "#2563eb", "reconstructed": "#ea580c"},
                 x_title="rows/columns removed, or sigma",
-                label=f"Sweep: share of {SWEEP_DRAWS} random draws of the distortion read as the digit (a test digit's true "
+                label=f"Sweep: share of {SWEEP_DRAWS} random draws of the distortion read correctly (a test image's true "
                       "label; for a drawing or an upload, what the network reads on it undistorted), by its strength")
     params = [distortion, n_lines, sigma, seed, network]
     outputs = [clean, noisy, recon, p_noisy, p_recon, summary]
