@@ -93,10 +93,10 @@ def network_line(name: str) -> str:
 @torch.no_grad()
 def run(image: torch.Tensor, distortion: str, n_lines, sigma, seed, label: int | None = None, network: str = MODEL):
     """Translate (the clean image), distort, reconstruct and classify one (1, 28, 28) image with
-    `network`. Returns clean, distorted and reconstructed pictures, two probability frames and a summary."""
+    `network` (a key the handler has checked). Returns clean, distorted and reconstructed pictures,
+    two probability frames and a summary."""
     n_lines, sigma, seed = _check_params(distortion, n_lines, sigma, seed)
-    network, dataset = _check_network(network)
-    names = CLASS_NAMES[dataset]
+    names = CLASS_NAMES[parse_stem(network)[1]]
     model = runtime.model_or_error(network)
     dev = runtime.device()
     gen = torch.Generator(device=dev).manual_seed(seed)
@@ -157,11 +157,11 @@ def _sweep(image: torch.Tensor, label: int | None, distortion: str, seed, networ
     SWEEP_DRAWS random translations and distortions that the network reads as `label` from the
     distorted image and from its reconstruction. Without a label (a drawing or an upload), the
     digit is what the network reads on the undistorted image. All strengths go through the network
-    as one batch."""
+    as one batch. `network` is a key the handler has checked."""
     if _check_distortion(distortion) not in SWEEPS:  # translate only
         raise gr.Error("Translate only has no strength to sweep; choose rows and columns, clamped or fractional noise.")
     seed = _check_seed(seed)
-    model = runtime.model_or_error(_check_network(network)[0])
+    model = runtime.model_or_error(network)
     arg, strengths = SWEEPS[distortion]
     dev = runtime.device()
     x = image.reshape(1, 1, 28, 28).to(dev)
@@ -182,20 +182,23 @@ def _sweep(image: torch.Tensor, label: int | None, distortion: str, seed, networ
 def denoise_sweep(index, distortion, seed, network=MODEL) -> pd.DataFrame:
     """The strength sweep of a test image of the network's data set, scored against its true label."""
     index = _check_index(index)
-    test = runtime.test_set(_check_network(network)[1])
+    network, dataset = _check_network(network)
+    test = runtime.test_set(dataset)
     return _sweep(test.images[index].float().div(255), int(test.labels[index]), distortion, seed, network)
 
 
 @runtime.gpu
 def denoise_sweep_drawing(sketch, distortion, seed, network=MODEL) -> pd.DataFrame:
     """The strength sweep of a drawing, scored against the network's reading of the drawing itself."""
-    return _sweep(from_sketch(sketch, _check_network(network)[1]), None, distortion, seed, network)
+    network, dataset = _check_network(network)
+    return _sweep(from_sketch(sketch, dataset), None, distortion, seed, network)
 
 
 @runtime.gpu
 def denoise_sweep_upload(path, distortion, seed, network=MODEL) -> pd.DataFrame:
     """The strength sweep of an uploaded picture, scored like a drawing's."""
-    return _sweep(from_upload(path, _check_network(network)[1]), None, distortion, seed, network)
+    network, dataset = _check_network(network)
+    return _sweep(from_upload(path, dataset), None, distortion, seed, network)
 
 
 def random_index() -> int:
