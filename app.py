@@ -41,8 +41,11 @@ demo = build_demo()
 # The queue holds a few hundred waiting requests, then refuses new ones with a message.
 demo.queue(default_concurrency_limit=4, max_size=256)
 LAUNCH = {  # also used by the tests' server
-    "max_file_size": "10mb", "show_error": True,
-    "css": "\n".join([denoise.CSS, neurons.CSS, latents.CSS]),  # Gradio 6 takes a page's CSS and script at launch
+    "max_file_size": "10mb",
+    "show_error": True,
+    "css": "\n".join(
+        [denoise.CSS, neurons.CSS, latents.CSS]
+    ),  # Gradio 6 takes a page's CSS and script at launch
     "js": inputs.PICK_BRUSH_JS,
 }
 
@@ -55,14 +58,24 @@ def main(argv=None):
     p.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda, ...")
     args = p.parse_args(argv)
     # optional login: LATENT_LAB_AUTH="user:password"
-    auth = tuple(os.environ["LATENT_LAB_AUTH"].split(":", 1)) if ":" in os.environ.get("LATENT_LAB_AUTH", "") else None
+    auth = (
+        tuple(os.environ["LATENT_LAB_AUTH"].split(":", 1))
+        if ":" in os.environ.get("LATENT_LAB_AUTH", "")
+        else None
+    )
     runtime.set_device(args.device)
     # One thread per request: answers are batches of one or two digits, which gain nothing from
     # intra-op threads, and with several requests at once those threads fight over the cores
     # (measured on 2 cores beside a busy process: 630 ms per answer with 2 threads, 10 ms with 1).
     torch.set_num_threads(int(os.environ.get("LATENT_LAB_TORCH_THREADS", "1")))
-    demo.launch(server_name=args.host, server_port=args.port, share=args.share, auth=auth, prevent_thread_lock=True,
-                **LAUNCH)
+    demo.launch(
+        server_name=args.host,
+        server_port=args.port,
+        share=args.share,
+        auth=auth,
+        prevent_thread_lock=True,
+        **LAUNCH,
+    )
     # warm up once the server is up: loading the test set, scoring the neuron models and drawing the
     # explorer's sprite sheet (a few seconds of CPU) would otherwise compete with the start-up
     runtime.warm_up(then=lambda: (neurons.warm(), latents.warm(), vae.warm()))

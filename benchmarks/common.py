@@ -21,8 +21,13 @@ def free_port() -> int:
 
 def start(args: list[str], port: int) -> subprocess.Popen:
     """Run `python <args> --port <port>` from the repo root, quietly."""
-    return subprocess.Popen([sys.executable, *args, "--port", str(port)], cwd=ROOT, env=ENV,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [sys.executable, *args, "--port", str(port)],
+        cwd=ROOT,
+        env=ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def wait_http(url: str, proc: subprocess.Popen, timeout: float = 180) -> float:

@@ -33,10 +33,9 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+from common import free_port, percentile, start, stop, table, wait_http
 from gradio_client import Client, handle_file
 from PIL import Image
-
-from common import free_port, percentile, start, stop, table, wait_http
 
 
 class StreamClient:
@@ -59,8 +58,9 @@ class StreamClient:
         return value
 
     def predict(self, *args, api_name: str):
-        r = self.http.post(f"/call{api_name}", json={"data": [self._upload(a) for a in args],
-                                                           "session_hash": self.session})
+        r = self.http.post(
+            f"/call{api_name}", json={"data": [self._upload(a) for a in args], "session_hash": self.session}
+        )
         r.raise_for_status()
         event = None
         with self.http.stream("GET", f"/call{api_name}/{r.json()['event_id']}") as stream:
@@ -107,14 +107,16 @@ def main():
     try:
         wait_http(f"http://127.0.0.1:{port}/", proc)
         url = f"http://127.0.0.1:{port}/"
-        clients = {"stream": StreamClient(url),
-                   "answer": Client(url, verbose=False, download_files=False, ssl_verify=False),
-                   "files": Client(url, verbose=False, ssl_verify=False),
-                   "default": Client(url, verbose=False, download_files=False)}
+        clients = {
+            "stream": StreamClient(url),
+            "answer": Client(url, verbose=False, download_files=False, ssl_verify=False),
+            "files": Client(url, verbose=False, ssl_verify=False),
+            "default": Client(url, verbose=False, download_files=False),
+        }
         with tempfile.TemporaryDirectory() as tmp:
             todo = calls(Path(tmp))
             times = {(k, c): [] for k in todo for c in clients}
-            for k, (args, api) in todo.items():  # warm-up: first-call costs are not latency
+            for args, api in todo.values():  # warm-up: first-call costs are not latency
                 for client in clients.values():
                     for _ in range(3):
                         client.predict(*args, api_name=api)
@@ -130,12 +132,35 @@ def main():
     base = {c: p50["ping (trivial)", c] for c in clients}
     rows = []
     for k in todo:
-        rows.append([k, p50[k, "stream"], p50[k, "stream"] - base["stream"], p50[k, "answer"],
-                     percentile(times[k, "answer"], 95), p50[k, "answer"] / base["answer"], p50[k, "files"],
-                     p50[k, "default"], p50[k, "default"] / base["default"]])
-    print(table(["endpoint", "stream p50 ms", "stream p50 - ping ms", "answer p50 ms", "answer p95 ms",
-                 "answer p50 / ping p50", "answer + files p50 ms", "default client p50 ms", "default client ratio"],
-                rows))
+        rows.append(
+            [
+                k,
+                p50[k, "stream"],
+                p50[k, "stream"] - base["stream"],
+                p50[k, "answer"],
+                percentile(times[k, "answer"], 95),
+                p50[k, "answer"] / base["answer"],
+                p50[k, "files"],
+                p50[k, "default"],
+                p50[k, "default"] / base["default"],
+            ]
+        )
+    print(
+        table(
+            [
+                "endpoint",
+                "stream p50 ms",
+                "stream p50 - ping ms",
+                "answer p50 ms",
+                "answer p95 ms",
+                "answer p50 / ping p50",
+                "answer + files p50 ms",
+                "default client p50 ms",
+                "default client ratio",
+            ],
+            rows,
+        )
+    )
     worst = max(r[5] for r in rows)
     print(f"\n{n} calls per endpoint and client; worst answer p50 ratio {worst:.2f} (target <= 1.3)")
 

@@ -14,9 +14,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from gradio_client import Client
-
 from common import free_port, percentile, start, stop, table, wait_http
+from gradio_client import Client
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from loadmix import answer_key, mixed_requests, rss_mb  # noqa: E402  (shared with tests/test_load.py)
@@ -61,10 +60,37 @@ def main():
         stop(proc)
     laps = [t for _, _, ls in results for t in ls]
     total = args.clients * args.requests
-    rows = [[args.clients, total, sum(r[0] for r in results), sum(r[1] for r in results), f"{total / wall:.1f}",
-             percentile(laps, 50), percentile(laps, 95), rss0, rss1, rss1 - rss0]]
-    print(table(["clients", "requests", "errors", "wrong", "requests / s", "p50 ms", "p95 ms", "RSS before MB",
-                 "RSS after MB", "growth MB"], rows))
+    rows = [
+        [
+            args.clients,
+            total,
+            sum(r[0] for r in results),
+            sum(r[1] for r in results),
+            f"{total / wall:.1f}",
+            percentile(laps, 50),
+            percentile(laps, 95),
+            rss0,
+            rss1,
+            rss1 - rss0,
+        ]
+    ]
+    print(
+        table(
+            [
+                "clients",
+                "requests",
+                "errors",
+                "wrong",
+                "requests / s",
+                "p50 ms",
+                "p95 ms",
+                "RSS before MB",
+                "RSS after MB",
+                "growth MB",
+            ],
+            rows,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -8,8 +8,8 @@ import argparse
 import json
 
 import torch
-
 from common import ROOT, table
+
 from training.checkpoint import read_metadata
 from training.data import load_mnist, to_float, train_val_split
 

@@ -14,8 +14,8 @@ import statistics
 import time
 
 import torch
-
 from common import table
+
 from explorer import denoise, latents, runtime, vae
 
 
@@ -46,23 +46,62 @@ def main():
     for name in names:
         proj = "umap" if name != "vae2d" else "latent"
         cases += [
-            (f"{name}: switch view (first visit)", "explorer", uncached_view, (name, proj, 3 if name != "vae2d" else 2, "pred")),
+            (
+                f"{name}: switch view (first visit)",
+                "explorer",
+                uncached_view,
+                (name, proj, 3 if name != "vae2d" else 2, "pred"),
+            ),
             (f"{name}: switch view (visited before)", "explorer", latents.view, (name, proj, 2, "label", -1)),
             (f"{name}: click a point", "explorer", latents.point_view, (name, proj, 2, "label", 42)),
             (f"{name}: place a drawn digit", "explorer", latents.placed, (name, proj, 2, "label", digit)),
         ]
     if "autoencoder" in names:
-        cases += [("autoencoder: lasso 500 points", "explorer", latents.selection, ("autoencoder", "umap", 2, list(range(500)))),
-                  ("autoencoder: export HTML", "explorer", latents.export_html, ("autoencoder", "umap", 2, "label"))]
+        cases += [
+            (
+                "autoencoder: lasso 500 points",
+                "explorer",
+                latents.selection,
+                ("autoencoder", "umap", 2, list(range(500))),
+            ),
+            (
+                "autoencoder: export HTML",
+                "explorer",
+                latents.export_html,
+                ("autoencoder", "umap", 2, "label"),
+            ),
+        ]
     for name in [n for n in names if latents.has_all(n)]:  # the maps of all 70,000 digits
         proj = "umap"
         cases += [
-            (f"{name} (70k): switch view (first visit)", "explorer", uncached_view, (name, proj, 2, "pred", "all")),
-            (f"{name} (70k): click a training digit", "explorer", latents.point_view, (name, proj, 2, "label", 10_042, "all")),
-            (f"{name} (70k): place a drawn digit", "explorer", latents.placed, (name, proj, 2, "label", digit, "all")),
+            (
+                f"{name} (70k): switch view (first visit)",
+                "explorer",
+                uncached_view,
+                (name, proj, 2, "pred", "all"),
+            ),
+            (
+                f"{name} (70k): click a training digit",
+                "explorer",
+                latents.point_view,
+                (name, proj, 2, "label", 10_042, "all"),
+            ),
+            (
+                f"{name} (70k): place a drawn digit",
+                "explorer",
+                latents.placed,
+                (name, proj, 2, "label", digit, "all"),
+            ),
         ]
     if latents.has_all("autoencoder"):
-        cases += [("autoencoder (70k): export HTML", "explorer", latents.export_html, ("autoencoder", "umap", 2, "label", "all"))]
+        cases += [
+            (
+                "autoencoder (70k): export HTML",
+                "explorer",
+                latents.export_html,
+                ("autoencoder", "umap", 2, "label", "all"),
+            )
+        ]
     if all(runtime.checkpoint_path(n).exists() for n in ("vae", "vae2d")):
         cases += [
             ("vae: 8x8 prior samples", "vae", vae.sample, ("vae", 0, 1.0, 8)),
@@ -73,12 +112,22 @@ def main():
             ("vae: reconstruct", "vae", vae.vae_reconstruct, ("vae", 3)),
         ]
     if runtime.checkpoint_path("denoiser").exists():
-        cases += [(f"denoiser: sweep {d}", "denoise", denoise.denoise_sweep, (0, d, 0)) for d in denoise.SWEEPS]
+        cases += [
+            (f"denoiser: sweep {d}", "denoise", denoise.denoise_sweep, (0, d, 0)) for d in denoise.SWEEPS
+        ]
     target = {"explorer": 300, "vae": 1000, "denoise": 1000}
     rows = []
     for label, tab, fn, args in cases:
         median, worst = timed(fn, args, calls)
-        rows.append([label, f"{median:.1f}", f"{worst:.1f}", f"<= {target[tab]}", "yes" if median <= target[tab] else "NO"])
+        rows.append(
+            [
+                label,
+                f"{median:.1f}",
+                f"{worst:.1f}",
+                f"<= {target[tab]}",
+                "yes" if median <= target[tab] else "NO",
+            ]
+        )
     print(table(["handler", "median ms", "worst ms", "target ms", "met"], rows))
     print(f"\n{calls} calls each; device {runtime.device()}, torch threads {torch.get_num_threads()}")
 

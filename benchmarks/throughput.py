@@ -14,8 +14,8 @@ import argparse
 import time
 
 import torch
-
 from common import ROOT, table
+
 from training.checkpoint import load_checkpoint
 from training.models import MODELS, build_model, fold_batchnorm, for_serving
 
@@ -54,10 +54,35 @@ def main():
             for batch in (1, 256):
                 ms, ips = bench(served, batch, device, seconds)
                 ms_c, _ = bench(contiguous, batch, device, seconds)
-                rows.append([name, "checkpoint" if path.exists() else "untrained", params, device.type, batch, ms,
-                             f"{ips:,.0f}", ms_c, f"{ms / ms_c:.2f}"])
-    print(table(["model", "weights", "parameters", "device", "batch", "ms / forward", "images / s",
-                 "ms, default layout", "served / default"], rows))
+                rows.append(
+                    [
+                        name,
+                        "checkpoint" if path.exists() else "untrained",
+                        params,
+                        device.type,
+                        batch,
+                        ms,
+                        f"{ips:,.0f}",
+                        ms_c,
+                        f"{ms / ms_c:.2f}",
+                    ]
+                )
+    print(
+        table(
+            [
+                "model",
+                "weights",
+                "parameters",
+                "device",
+                "batch",
+                "ms / forward",
+                "images / s",
+                "ms, default layout",
+                "served / default",
+            ],
+            rows,
+        )
+    )
     print(f"\nCPU threads: {torch.get_num_threads()}")
 
 

@@ -20,6 +20,7 @@ import tempfile
 from pathlib import Path
 
 from common import ENV, ROOT, table
+
 from training.__main__ import TRAINERS
 from training.checkpoint import read_metadata, stages
 
@@ -27,10 +28,29 @@ REFERENCE = {"acc_noisy": 97.52, "acc_recon": 96.77}  # the write-up's 2.06 M-pa
 
 
 def samples_per_s(model: str, epochs: int, folder: Path) -> float:
-    out = subprocess.run([sys.executable, "-m", "training", model, "--smoke", "--epochs", str(epochs),
-                          "--device", "cpu", "--out", str(folder / f"{model}.safetensors")],
-                         cwd=ROOT, env=ENV, capture_output=True, text=True, check=True).stdout
-    rows = [json.loads(line) for line in out.splitlines() if line.startswith("{") and '"samples_per_s"' in line]
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "training",
+            model,
+            "--smoke",
+            "--epochs",
+            str(epochs),
+            "--device",
+            "cpu",
+            "--out",
+            str(folder / f"{model}.safetensors"),
+        ],
+        cwd=ROOT,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    rows = [
+        json.loads(line) for line in out.splitlines() if line.startswith("{") and '"samples_per_s"' in line
+    ]
     return statistics.median(r["samples_per_s"] for r in rows[1:] or rows)
 
 
@@ -57,8 +77,10 @@ def time_to_reference(path: Path) -> str:
             return f"epoch {row['epoch']} (no per-epoch times in this header)"
     best = max(history, key=lambda r: r.get("acc_noisy", 0), default={})
     devices = " and ".join(sorted({r["device"] for r in runs}))
-    return (f"not reached in {float(meta['wall_time_s']) / 60 + offset / 60:.0f} min (on {devices}); best validation "
-            f"noisy {best.get('acc_noisy')} / recon {best.get('acc_recon')} % (last stage)")
+    return (
+        f"not reached in {float(meta['wall_time_s']) / 60 + offset / 60:.0f} min (on {devices}); best validation "
+        f"noisy {best.get('acc_noisy')} / recon {best.get('acc_recon')} % (last stage)"
+    )
 
 
 def main():
@@ -68,11 +90,27 @@ def main():
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for model in TRAINERS:
-            rows.append([f"python -m training {model}", f"{samples_per_s(model, epochs, Path(tmp)):,.0f}",
-                         full_run_samples_per_s(ROOT / "checkpoints" / f"{model}.safetensors")])
-    print(table(["command (CPU)", "samples / s (smoke)", "samples / s (committed run, header: median epoch, device)"], rows))
-    print(f"\ndenoiser, time to the reference accuracy (noisy >= {REFERENCE['acc_noisy']}, reconstructed >= "
-          f"{REFERENCE['acc_recon']} %): {time_to_reference(ROOT / 'checkpoints' / 'denoiser.safetensors')}")
+            rows.append(
+                [
+                    f"python -m training {model}",
+                    f"{samples_per_s(model, epochs, Path(tmp)):,.0f}",
+                    full_run_samples_per_s(ROOT / "checkpoints" / f"{model}.safetensors"),
+                ]
+            )
+    print(
+        table(
+            [
+                "command (CPU)",
+                "samples / s (smoke)",
+                "samples / s (committed run, header: median epoch, device)",
+            ],
+            rows,
+        )
+    )
+    print(
+        f"\ndenoiser, time to the reference accuracy (noisy >= {REFERENCE['acc_noisy']}, reconstructed >= "
+        f"{REFERENCE['acc_recon']} %): {time_to_reference(ROOT / 'checkpoints' / 'denoiser.safetensors')}"
+    )
 
 
 if __name__ == "__main__":

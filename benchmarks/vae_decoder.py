@@ -16,16 +16,19 @@ import argparse
 import time
 
 import torch
+from common import table
 from torch import nn
 
-from common import table
 from training.models import build_model
 
 
 def transposed_conv_decoder(d: int) -> nn.Module:
     return nn.Sequential(
-        nn.Linear(d, 64 * 7 * 7), nn.ReLU(), nn.Unflatten(1, (64, 7, 7)),
-        nn.ConvTranspose2d(64, 32, 4, stride=2, padding=1), nn.ReLU(),
+        nn.Linear(d, 64 * 7 * 7),
+        nn.ReLU(),
+        nn.Unflatten(1, (64, 7, 7)),
+        nn.ConvTranspose2d(64, 32, 4, stride=2, padding=1),
+        nn.ReLU(),
         nn.ConvTranspose2d(32, 1, 4, stride=2, padding=1),
     )
 
@@ -65,8 +68,21 @@ def main():
 
         train = per_second(step, len(x), 20)
         params = sum(t.numel() for t in model.decoder.parameters())
-        rows.append([label, f"{params:,}", f"{decodes:,.0f}", f"{10_000_000 / decodes / 60:.1f}", f"{train:,.0f}"])
-    print(table(["decoder", "decoder parameters", "decodes / s", "minutes for the k=1000 bound", "training samples / s"], rows))
+        rows.append(
+            [label, f"{params:,}", f"{decodes:,.0f}", f"{10_000_000 / decodes / 60:.1f}", f"{train:,.0f}"]
+        )
+    print(
+        table(
+            [
+                "decoder",
+                "decoder parameters",
+                "decodes / s",
+                "minutes for the k=1000 bound",
+                "training samples / s",
+            ],
+            rows,
+        )
+    )
     print(f"\nCPU, {torch.get_num_threads()} threads")
 
 

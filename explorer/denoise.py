@@ -3,7 +3,7 @@ three versions."""
 
 import json
 import math
-from functools import lru_cache
+from functools import cache
 
 import gradio as gr
 import numpy as np
@@ -76,22 +76,30 @@ def networks() -> list[tuple[str, str]]:
     return [(label, key) for label, key in NETWORKS if key == MODEL or runtime.checkpoint_path(key).exists()]
 
 
-@lru_cache(maxsize=None)
+@cache
 def network_line(name: str) -> str:
     """One line on the network that answered: its size and its scores on the reference protocol,
     from the checkpoint's header (the model card's figures)."""
     try:
         meta = read_metadata(runtime.checkpoint_path(name))
         m = json.loads(meta["metrics"])
-        return (f"Network `{name}`: {m['parameters']:,} parameters, trained on {total_samples(meta):,} distorted images; "
-                f"on the test protocol {m['acc_clean']:.2f} % clean, {m['acc_noisy']:.2f} % distorted, "
-                f"{m['acc_recon']:.2f} % reconstructed")
-    except (CheckpointError, KeyError, ValueError):  # a header without these figures: the answer is still right
+        return (
+            f"Network `{name}`: {m['parameters']:,} parameters, trained on {total_samples(meta):,} distorted images; "
+            f"on the test protocol {m['acc_clean']:.2f} % clean, {m['acc_noisy']:.2f} % distorted, "
+            f"{m['acc_recon']:.2f} % reconstructed"
+        )
+    except (
+        CheckpointError,
+        KeyError,
+        ValueError,
+    ):  # a header without these figures: the answer is still right
         return f"Network `{name}`"
 
 
 @torch.no_grad()
-def run(image: torch.Tensor, distortion: str, n_lines, sigma, seed, label: int | None = None, network: str = MODEL):
+def run(
+    image: torch.Tensor, distortion: str, n_lines, sigma, seed, label: int | None = None, network: str = MODEL
+):
     """Translate (the clean image), distort, reconstruct and classify one (1, 28, 28) image with
     `network` (a key the handler has checked). Returns clean, distorted and reconstructed pictures,
     two probability frames and a summary."""
@@ -105,7 +113,9 @@ def run(image: torch.Tensor, distortion: str, n_lines, sigma, seed, label: int |
     noisy = distort(clean, distortion, gen, n=n_lines, sigma=sigma)
     out = model(noisy)  # the decoder (a third of the net's work) runs on the distorted image only
     recon = out.recon
-    logits = torch.cat([out.logits, model.classify(torch.cat([clean, recon]))])  # (3, 10): distorted, clean, reconstructed
+    logits = torch.cat(
+        [out.logits, model.classify(torch.cat([clean, recon]))]
+    )  # (3, 10): distorted, clean, reconstructed
     p = F.softmax(logits, 1).cpu()
     pred = p.argmax(1).tolist()
 
@@ -120,8 +130,14 @@ def run(image: torch.Tensor, distortion: str, n_lines, sigma, seed, label: int |
         f"PSNR against the clean image: distorted {psnr(noisy, clean):.1f} dB, reconstructed {psnr(recon, clean):.1f} dB  \n"
         f"{network_line(network)}"
     )
-    return (served(to_uint8(clean)), served(to_uint8(noisy)), served(to_uint8(recon)), probs_frame(p[0], names),
-            probs_frame(p[2], names), summary)
+    return (
+        served(to_uint8(clean)),
+        served(to_uint8(noisy)),
+        served(to_uint8(recon)),
+        probs_frame(p[0], names),
+        probs_frame(p[2], names),
+        summary,
+    )
 
 
 def _check_index(index) -> int:
@@ -159,7 +175,9 @@ def _sweep(image: torch.Tensor, label: int | None, distortion: str, seed, networ
     digit is what the network reads on the undistorted image. All strengths go through the network
     as one batch. `network` is a key the handler has checked."""
     if _check_distortion(distortion) not in SWEEPS:  # translate only
-        raise gr.Error("Translate only has no strength to sweep; choose rows and columns, clamped or fractional noise.")
+        raise gr.Error(
+            "Translate only has no strength to sweep; choose rows and columns, clamped or fractional noise."
+        )
     seed = _check_seed(seed)
     model = runtime.model_or_error(network)
     arg, strengths = SWEEPS[distortion]
@@ -169,12 +187,17 @@ def _sweep(image: torch.Tensor, label: int | None, distortion: str, seed, networ
         label = int(model.classify(x).argmax())
     gen = torch.Generator(device=dev).manual_seed(seed)
     x = x.expand(SWEEP_DRAWS, 1, 28, 28)
-    noisy = torch.cat([distort(translate(x, gen), distortion, gen, **{arg: s}) for s in strengths])  # (S * D, 1, 28, 28)
+    noisy = torch.cat(
+        [distort(translate(x, gen), distortion, gen, **{arg: s}) for s in strengths]
+    )  # (S * D, 1, 28, 28)
     out = model(noisy)
     rows = []
     for name, logits in (("distorted", out.logits), ("reconstructed", model.classify(out.recon))):
         right = (logits.argmax(1) == label).float().reshape(len(strengths), SWEEP_DRAWS).mean(1).cpu()
-        rows += [{"strength": s, "input": name, "read correctly %": round(100 * float(r), 1)} for s, r in zip(strengths, right)]
+        rows += [
+            {"strength": s, "input": name, "read correctly %": round(100 * float(r), 1)}
+            for s, r in zip(strengths, right)
+        ]
     return pd.DataFrame(rows)
 
 
@@ -227,7 +250,9 @@ def build():
         with gr.Column(scale=1):
             with gr.Tabs():
                 with gr.Tab("Test digit"):
-                    index = gr.Number(value=0, label="Test-set index (0-9999)", precision=0, minimum=0, maximum=N_TEST - 1)
+                    index = gr.Number(
+                        value=0, label="Test-set index (0-9999)", precision=0, minimum=0, maximum=N_TEST - 1
+                    )
                     with gr.Row():
                         random_btn = gr.Button("Random digit")
                         run_test_btn = gr.Button("Run", variant="primary")
@@ -240,37 +265,78 @@ def build():
                 with gr.Tab("Upload"):
                     # gr.File, not gr.Image: the handler opens the file itself, so a broken or huge file
                     # gets our own clear message instead of a decoder traceback
-                    upload = gr.File(label="Upload an image of a digit (PNG, JPEG, ...)", file_types=["image"], type="filepath")
+                    upload = gr.File(
+                        label="Upload an image of a digit (PNG, JPEG, ...)",
+                        file_types=["image"],
+                        type="filepath",
+                    )
                     with gr.Row():
                         run_upload_btn = gr.Button("Run on upload", variant="primary")
                         sweep_upload_btn = gr.Button("Sweep on upload")
             distortion = gr.Radio(CHOICES, value="clamp", label="Distortion")
             n_lines = gr.Slider(0, 28, value=14, step=1, label="Rows and columns removed (each)")
             sigma = gr.Slider(0, 1.5, value=0.5, step=0.05, label="Noise sigma")
-            seed = gr.Number(value=0, label="Seed (translation and noise)", precision=0, minimum=0, maximum=MAX_SEED)
+            seed = gr.Number(
+                value=0, label="Seed (translation and noise)", precision=0, minimum=0, maximum=MAX_SEED
+            )
             # the last input of every event, so API callers that leave it out get the tab's own network
             nets = networks()
-            network = gr.Radio(nets, value=MODEL, label="Network", visible=len(nets) > 1, elem_id="denoise-network")
+            network = gr.Radio(
+                nets, value=MODEL, label="Network", visible=len(nets) > 1, elem_id="denoise-network"
+            )
         with gr.Column(scale=2):
             with gr.Row():
-                clean = gr.Image(label="Clean (translated)", elem_id="denoise-clean", height=280, width=280, interactive=False, format="png")
-                noisy = gr.Image(label="Distorted", elem_id="denoise-noisy", height=280, width=280, interactive=False, format="png")
-                recon = gr.Image(label="Reconstructed", elem_id="denoise-recon", height=280, width=280, interactive=False, format="png")
+                clean = gr.Image(
+                    label="Clean (translated)",
+                    elem_id="denoise-clean",
+                    height=280,
+                    width=280,
+                    interactive=False,
+                    format="png",
+                )
+                noisy = gr.Image(
+                    label="Distorted",
+                    elem_id="denoise-noisy",
+                    height=280,
+                    width=280,
+                    interactive=False,
+                    format="png",
+                )
+                recon = gr.Image(
+                    label="Reconstructed",
+                    elem_id="denoise-recon",
+                    height=280,
+                    width=280,
+                    interactive=False,
+                    format="png",
+                )
             summary = gr.Markdown(label="Summary", elem_id="denoise-summary")
             # bars in class order (the plot sorts names alphabetically otherwise), names slanted so that
             # Fashion-MNIST's long ones do not overlap; both fixed here, as an update from the handler
             # would change what API clients receive
-            bars = {"x": "class", "y": "probability", "y_lim": [0, 1], "height": 240, "x_label_angle": -40,
-                    "sort": [name for names in CLASS_NAMES.values() for name in names]}
+            bars = {
+                "x": "class",
+                "y": "probability",
+                "y_lim": [0, 1],
+                "height": 240,
+                "x_label_angle": -40,
+                "sort": [name for names in CLASS_NAMES.values() for name in names],
+            }
             with gr.Row():
                 p_noisy = gr.BarPlot(label="Class probabilities: distorted", **bars)
                 p_recon = gr.BarPlot(label="Class probabilities: reconstructed", **bars)
             sweep_plot = gr.LinePlot(
-                x="strength", y="read correctly %", color="input", y_lim=[0, 100], height=300, elem_id="denoise-sweep",
+                x="strength",
+                y="read correctly %",
+                color="input",
+                y_lim=[0, 100],
+                height=300,
+                elem_id="denoise-sweep",
                 color_map={"distorted": "#2563eb", "reconstructed": "#ea580c"},
                 x_title="rows/columns removed, or sigma",
                 label=f"Sweep: share of {SWEEP_DRAWS} random draws of the distortion read correctly (a test image's true "
-                      "label; for a drawing or an upload, what the network reads on it undistorted), by its strength")
+                "label; for a drawing or an upload, what the network reads on it undistorted), by its strength",
+            )
     params = [distortion, n_lines, sigma, seed, network]
     outputs = [clean, noisy, recon, p_noisy, p_recon, summary]
     # preprocess=False: the handlers validate the raw values themselves, so that a wrong value from
@@ -278,18 +344,37 @@ def build():
     raw = {"preprocess": False}
     run_test_btn.click(denoise_test_digit, [index, *params], outputs, api_name="denoise_test_digit", **raw)
     random_btn.click(random_index, None, index, api_name="random_index").then(
-        denoise_test_digit, [index, *params], outputs, api_name=False, **raw)
-    sweep_btn.click(denoise_sweep, [index, distortion, seed, network], sweep_plot, api_name="denoise_sweep", **raw)
-    sweep_draw_btn.click(denoise_sweep_drawing, [sketch, distortion, seed, network], sweep_plot,
-                         api_name="denoise_sweep_drawing", **raw)
-    sweep_upload_btn.click(denoise_sweep_upload, [upload, distortion, seed, network], sweep_plot,
-                           api_name="denoise_sweep_upload", **raw)
+        denoise_test_digit, [index, *params], outputs, api_name=False, **raw
+    )
+    sweep_btn.click(
+        denoise_sweep, [index, distortion, seed, network], sweep_plot, api_name="denoise_sweep", **raw
+    )
+    sweep_draw_btn.click(
+        denoise_sweep_drawing,
+        [sketch, distortion, seed, network],
+        sweep_plot,
+        api_name="denoise_sweep_drawing",
+        **raw,
+    )
+    sweep_upload_btn.click(
+        denoise_sweep_upload,
+        [upload, distortion, seed, network],
+        sweep_plot,
+        api_name="denoise_sweep_upload",
+        **raw,
+    )
     # a sweep answers for one digit, distortion and network: it is cleared when any of them changes,
     # so the plot never shows another digit's curves. For the Sketchpad only its clear button: with a
     # change listener, Gradio 6.31's Sketchpad sent an empty composite to the next "Run on drawing"
     # (browser test)
-    gr.on([c.change for c in (index, upload, distortion, network)] + [sketch.clear], lambda: None, None, sweep_plot,
-          api_name=False, queue=False)
+    gr.on(
+        [c.change for c in (index, upload, distortion, network)] + [sketch.clear],
+        lambda: None,
+        None,
+        sweep_plot,
+        api_name=False,
+        queue=False,
+    )
     run_draw_btn.click(denoise_drawing, [sketch, *params], outputs, api_name="denoise_drawing", **raw)
     upload.upload(denoise_upload, [upload, *params], outputs, api_name=False, **raw)
     run_upload_btn.click(denoise_upload, [upload, *params], outputs, api_name="denoise_upload", **raw)

@@ -51,7 +51,13 @@ def from_upload(path, dataset: str = "mnist") -> torch.Tensor:
 
 def whole(v, what: str, hi: int) -> int:
     """A whole number in [0, hi] from a request (floats like 3.0 pass), else a gr.Error naming it."""
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or int(v) != v or not 0 <= v <= hi:
+    if (
+        isinstance(v, bool)
+        or not isinstance(v, (int, float))
+        or not math.isfinite(v)
+        or int(v) != v
+        or not 0 <= v <= hi
+    ):
         raise gr.Error(f"The {what} must be a whole number from 0 to {hi}, got {v!r}.")
     return int(v)
 
@@ -67,9 +73,15 @@ def choice(value, options, what: str) -> str:
 def sketchpad(label: str = "Draw a digit", **kw) -> gr.Sketchpad:
     """The tabs' drawing canvas: a fixed black brush on a 280x280 canvas, RGBA so that an untouched
     background is told apart from ink. PICK_BRUSH_JS selects its brush."""
-    return gr.Sketchpad(label=label, type="numpy", image_mode="RGBA", canvas_size=(280, 280),
-                        brush=gr.Brush(default_size=18, colors=["#000000"], color_mode="fixed"),
-                        elem_classes=["lab-sketch"], **kw)
+    return gr.Sketchpad(
+        label=label,
+        type="numpy",
+        image_mode="RGBA",
+        canvas_size=(280, 280),
+        brush=gr.Brush(default_size=18, colors=["#000000"], color_mode="fixed"),
+        elem_classes=["lab-sketch"],
+        **kw,
+    )
 
 
 # Gradio's Sketchpad opens with no tool chosen ("select the draw tool to start"), and its "Clear

@@ -17,7 +17,7 @@ import tempfile
 import threading
 import urllib.parse
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import gradio as gr
@@ -35,8 +35,12 @@ from .inputs import choice, draw_or_upload, from_sketch, from_upload, whole
 
 STATIC = Path(__file__).resolve().parent / "static"
 PROJECTIONS = [("UMAP", "umap"), ("PCA", "pca"), ("t-SNE", "tsne"), ("The latent itself", "latent")]
-COLOURS = [("True digit", "label"), ("Predicted digit", "pred"), ("Correct / wrong", "correct"),
-           ("Most active neuron", "neuron")]
+COLOURS = [
+    ("True digit", "label"),
+    ("Predicted digit", "pred"),
+    ("Correct / wrong", "correct"),
+    ("Most active neuron", "neuron"),
+]
 DIGITS = [("10,000 test digits", "test"), ("All 70,000 (test, then train)", "all")]
 N_NEIGHBOURS = 8  # shown for a clicked point and for a drawn digit
 SPRITE_COLUMNS = 100
@@ -58,13 +62,16 @@ class Map:
     n_test: int  # points 0..n_test-1 are test digits, the rest training digits
 
 
-@lru_cache(maxsize=None)
+@cache
 def _load(name: str, split: str = "test") -> Map:
     if split == "all":  # the map of all digits stores no latents: those of the (cached) test map serve
         test = _load(name)
         t, header = read_map(map_path(runtime.checkpoint_path(name), "all"))
         t = {k: v.long() if v.dtype == torch.uint8 else v for k, v in t.items()}
-        latents, created = test.latents, {test.header.get("checkpoint_created"), header.get("checkpoint_created")}
+        latents, created = (
+            test.latents,
+            {test.header.get("checkpoint_created"), header.get("checkpoint_created")},
+        )
     else:
         t, header = read_map(map_path(runtime.checkpoint_path(name)))
         latents, created = t["latents"], {header.get("checkpoint_created")}
@@ -75,12 +82,27 @@ def _load(name: str, split: str = "test") -> Map:
         now = read_metadata(runtime.checkpoint_path(name))["created"]
     except CheckpointError:
         now = header.get("checkpoint_created")
-    warning = None if created == {now} else (
-        f"The map of {name} was made from an older checkpoint; rerun `python -m training export {name}`"
-        + (f" and `python -m training export {name} --split all`." if split == "all" else "."))
+    warning = (
+        None
+        if created == {now}
+        else (
+            f"The map of {name} was made from an older checkpoint; rerun `python -m training export {name}`"
+            + (f" and `python -m training export {name} --split all`." if split == "all" else ".")
+        )
+    )
     n_test = int(header.get("n_test", len(latents)))
-    return Map(latents[:n_test], t["labels"], t["pred"], t.get("neuron"), coords, header, json.loads(header["quality"]),
-               warning, split, n_test)
+    return Map(
+        latents[:n_test],
+        t["labels"],
+        t["pred"],
+        t.get("neuron"),
+        coords,
+        header,
+        json.loads(header["quality"]),
+        warning,
+        split,
+        n_test,
+    )
 
 
 def load_map(name: str, split: str = "test") -> Map:
@@ -97,7 +119,11 @@ def load_map(name: str, split: str = "test") -> Map:
 
 def available() -> list[str]:
     """The explored models that have both a checkpoint and a map."""
-    return [n for n in EXPLORED if map_path(runtime.checkpoint_path(n)).is_file() and runtime.checkpoint_path(n).is_file()]
+    return [
+        n
+        for n in EXPLORED
+        if map_path(runtime.checkpoint_path(n)).is_file() and runtime.checkpoint_path(n).is_file()
+    ]
 
 
 def has_all(name: str) -> bool:
@@ -125,7 +151,10 @@ def proj_label(proj: str) -> str:
 
 
 def projections_of(m: Map) -> list[tuple[str, int]]:
-    return sorted(((k.rsplit("_", 1)[0], int(k[-2])) for k in m.coords), key=lambda pd: ([p for _, p in PROJECTIONS].index(pd[0]), pd[1]))
+    return sorted(
+        ((k.rsplit("_", 1)[0], int(k[-2])) for k in m.coords),
+        key=lambda pd: ([p for _, p in PROJECTIONS].index(pd[0]), pd[1]),
+    )
 
 
 def _check_view(name, proj, dim, colour, digits="test") -> tuple[Map, str, int, str]:
@@ -135,9 +164,13 @@ def _check_view(name, proj, dim, colour, digits="test") -> tuple[Map, str, int, 
     colour = choice(colour, COLOURS, "colouring")
     if f"{proj}_{dim}d" not in m.coords:
         have = ", ".join(f"{p} {d}-d" for p, d in projections_of(m))
-        raise gr.Error(f"{name} has no {dim}-d {proj} map{' of all digits' if m.split == 'all' else ''}; it has: {have}.")
+        raise gr.Error(
+            f"{name} has no {dim}-d {proj} map{' of all digits' if m.split == 'all' else ''}; it has: {have}."
+        )
     if colour == "neuron" and m.neuron is None:
-        raise gr.Error(f"{name}'s latent units are not digit neurons; colour it by digit, prediction or correctness.")
+        raise gr.Error(
+            f"{name}'s latent units are not digit neurons; colour it by digit, prediction or correctness."
+        )
     return m, proj, dim, colour
 
 
@@ -158,7 +191,11 @@ def _sheet(images: torch.Tensor, path: Path) -> Path:
             rows = -(-len(images) // SPRITE_COLUMNS)
             tiles = torch.zeros(rows * SPRITE_COLUMNS, 28, 28, dtype=torch.uint8)
             tiles[: len(images)] = images
-            sheet = tiles.reshape(rows, SPRITE_COLUMNS, 28, 28).permute(0, 2, 1, 3).reshape(rows * 28, SPRITE_COLUMNS * 28)
+            sheet = (
+                tiles.reshape(rows, SPRITE_COLUMNS, 28, 28)
+                .permute(0, 2, 1, 3)
+                .reshape(rows * 28, SPRITE_COLUMNS * 28)
+            )
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(".tmp")
             # zlib's default level: 3 % larger than optimize=True, at a sixth of the time (1 s a sheet here)
@@ -174,8 +211,13 @@ def sprite_paths(split: str = "test") -> list[Path]:
     paths = [_sheet(test, sprite_dir() / f"test-sprite-{len(test)}.png")]
     if split == "all":
         train = runtime.train_set().images
-        paths += [_sheet(train[i : i + SPRITE_BLOCK], sprite_dir() / f"train-sprite-{i}-{min(i + SPRITE_BLOCK, len(train))}.png")
-                  for i in range(0, len(train), SPRITE_BLOCK)]
+        paths += [
+            _sheet(
+                train[i : i + SPRITE_BLOCK],
+                sprite_dir() / f"train-sprite-{i}-{min(i + SPRITE_BLOCK, len(train))}.png",
+            )
+            for i in range(0, len(train), SPRITE_BLOCK)
+        ]
     return paths
 
 
@@ -200,8 +242,13 @@ def served_scripts() -> list[Path]:
     copies = []
     for src in (plotly_js(), STATIC / "latent_map.js"):
         dst = folder / src.name
-        same = dst.is_file() and (dst.stat().st_size, dst.stat().st_mtime) == (src.stat().st_size, src.stat().st_mtime)
-        if not same:  # a new plotly or a changed script; copied aside first, so a reader never sees half a file
+        same = dst.is_file() and (dst.stat().st_size, dst.stat().st_mtime) == (
+            src.stat().st_size,
+            src.stat().st_mtime,
+        )
+        if (
+            not same
+        ):  # a new plotly or a changed script; copied aside first, so a reader never sees half a file
             tmp = folder / f".{src.name}.{os.getpid()}.tmp"
             shutil.copy2(src, tmp)
             tmp.replace(dst)
@@ -210,6 +257,7 @@ def served_scripts() -> list[Path]:
 
 
 # ---- the map as JSON for latent_map.js ---------------------------------------------------------
+
 
 def categories(m: Map, colour: str) -> tuple[torch.Tensor, list[str], str]:
     if colour == "label":
@@ -227,21 +275,44 @@ def _points_json(name: str, proj: str, dim: int, colour: str, digits: str = "tes
     m = load_map(name, digits)
     xyz = m.coords[f"{proj}_{dim}d"].double().numpy().round(3)  # float64, so that 1.651 prints as 1.651
     cats, legend, legend_title = categories(m, colour)
-    what = "test digits" if m.split == "test" else f"digits ({m.n_test:,} test, then {len(xyz) - m.n_test:,} training)"
+    what = (
+        "test digits"
+        if m.split == "test"
+        else f"digits ({m.n_test:,} test, then {len(xyz) - m.n_test:,} training)"
+    )
     title = f"{name}: {proj_label(proj)} {dim}-d of the {m.latents.shape[1]}-d latent<br>{len(xyz):,} {what}"  # plotly markup
-    data = {"model": name, "proj": proj, "dim": dim, "colour": colour, "digits": m.split, "title": title, "legend": legend,
-            "legend_title": legend_title, "c": cats.tolist(), "label": m.labels.tolist(), "pred": m.pred.tolist(),
-            "x": xyz[:, 0].tolist(), "y": xyz[:, 1].tolist(), "sprite_columns": SPRITE_COLUMNS,
-            "n_test": m.n_test, "sprite_block": SPRITE_BLOCK}
+    data = {
+        "model": name,
+        "proj": proj,
+        "dim": dim,
+        "colour": colour,
+        "digits": m.split,
+        "title": title,
+        "legend": legend,
+        "legend_title": legend_title,
+        "c": cats.tolist(),
+        "label": m.labels.tolist(),
+        "pred": m.pred.tolist(),
+        "x": xyz[:, 0].tolist(),
+        "y": xyz[:, 1].tolist(),
+        "sprite_columns": SPRITE_COLUMNS,
+        "n_test": m.n_test,
+        "sprite_block": SPRITE_BLOCK,
+    }
     if dim == 3:
         data["z"] = xyz[:, 2].tolist()
     return json.dumps(data, separators=(",", ":"))
 
 
-def map_json(name: str, proj: str, dim: int, colour: str, overlay: dict | None = None, digits: str = "test") -> str:
+def map_json(
+    name: str, proj: str, dim: int, colour: str, overlay: dict | None = None, digits: str = "test"
+) -> str:
     """The full value of the scatter: cached points plus this answer's overlay and the sprite URLs."""
     points = _points_json(name, proj, dim, colour, digits)
-    extra = json.dumps({"overlay": overlay or {}, "sprites": [file_url(p) for p in sprite_paths(digits)]}, separators=(",", ":"))
+    extra = json.dumps(
+        {"overlay": overlay or {}, "sprites": [file_url(p) for p in sprite_paths(digits)]},
+        separators=(",", ":"),
+    )
     return points[:-1] + "," + extra[1:]
 
 
@@ -255,6 +326,7 @@ def _neighbour_overlay(coords: torch.Tensor, idx) -> list[dict]:
 
 
 # ---- share links -------------------------------------------------------------------------------
+
 
 def share_query(name, proj, dim, colour, point, digits="test") -> str:
     """The query string that reopens this view (the tab, model, projection, dimension, colouring,
@@ -274,17 +346,21 @@ def parse_query(params) -> dict | None:
     if params.get("tab") != "explorer" and "model" not in params:
         return None
     names = available() or list(EXPLORED)
-    view = {"model": params.get("model") if params.get("model") in names else names[0],
-            "proj": params.get("proj") if params.get("proj") in dict(PROJECTIONS).values() else "umap",
-            "dim": 3 if params.get("dim") == "3" else 2,
-            "color": params.get("color") if params.get("color") in dict(COLOURS).values() else "label",
-            "point": -1, "digits": "all" if params.get("digits") == "all" else "test"}
+    view = {
+        "model": params.get("model") if params.get("model") in names else names[0],
+        "proj": params.get("proj") if params.get("proj") in dict(PROJECTIONS).values() else "umap",
+        "dim": 3 if params.get("dim") == "3" else 2,
+        "color": params.get("color") if params.get("color") in dict(COLOURS).values() else "label",
+        "point": -1,
+        "digits": "all" if params.get("digits") == "all" else "test",
+    }
     if str(params.get("point", "")).isdigit():
         view["point"] = int(params["point"])
     return view
 
 
 # ---- handlers ----------------------------------------------------------------------------------
+
 
 def quality_text(name: str, digits: str = "test") -> str:
     m = load_map(name, digits)
@@ -294,12 +370,19 @@ def quality_text(name: str, digits: str = "test") -> str:
         s = q[f"{p}_{d}d"]
         rows.append(f"| {proj_label(p)} {d}-d | {s['trustworthiness']:.4f} | {s['knn5']:.2f} % |")
     warn = m.stale
-    over = "" if m.split == "test" else (
-        f" Over all {len(m.labels):,} digits; trustworthiness averaged over the {m.n_test:,} test digits, "
-        f"points {m.n_test} and up are training digits (the set the models learned from).")
-    return (f"**{name}**: {m.latents.shape[1]}-d latent, kNN-5 accuracy in the latent itself **{q['latent_knn5']:.2f} %**; "
-            f"predictions from {q['pred_source']} ({q['pred_accuracy']:.2f} % correct).{over} "
-            f"Made by `{m.header['command']}`.\n\n" + "\n".join(rows) + (f"\n\n⚠️ {warn}" if warn else ""))
+    over = (
+        ""
+        if m.split == "test"
+        else (
+            f" Over all {len(m.labels):,} digits; trustworthiness averaged over the {m.n_test:,} test digits, "
+            f"points {m.n_test} and up are training digits (the set the models learned from)."
+        )
+    )
+    return (
+        f"**{name}**: {m.latents.shape[1]}-d latent, kNN-5 accuracy in the latent itself **{q['latent_knn5']:.2f} %**; "
+        f"predictions from {q['pred_source']} ({q['pred_accuracy']:.2f} % correct).{over} "
+        f"Made by `{m.header['command']}`.\n\n" + "\n".join(rows) + (f"\n\n⚠️ {warn}" if warn else "")
+    )
 
 
 def view(name, proj, dim, colour, point=-1, digits="test"):
@@ -309,9 +392,14 @@ def view(name, proj, dim, colour, point=-1, digits="test"):
     i = -1 if point is None or point == -1 else whole(point, "point index", len(m.labels) - 1)
     overlay = None
     if i >= 0:
-        overlay = _point_overlay(m, m.coords[f"{proj}_{dim}d"], i, neighbours_of(m, point_latent(name, m, i), i)[1])
-    return (map_json(name, proj, dim, colour, overlay, digits=m.split), quality_text(name, m.split),
-            share_query(name, proj, dim, colour, i, m.split))
+        overlay = _point_overlay(
+            m, m.coords[f"{proj}_{dim}d"], i, neighbours_of(m, point_latent(name, m, i), i)[1]
+        )
+    return (
+        map_json(name, proj, dim, colour, overlay, digits=m.split),
+        quality_text(name, m.split),
+        share_query(name, proj, dim, colour, i, m.split),
+    )
 
 
 @torch.no_grad()
@@ -355,8 +443,13 @@ def _gallery(m: Map, idx, dist) -> list[tuple]:
     """Test digits (indices into the test set, which are also their map points) captioned
     "#index · digit · distance", short enough for a thumbnail (the gallery's label says so)."""
     images = runtime.test_set().images
-    return [(served(to_uint8(images[int(j)].float() / 255, scale=3)),
-             f"#{int(j)} · {int(m.labels[j])} · {float(d):.2f}") for j, d in zip(idx, dist)]
+    return [
+        (
+            served(to_uint8(images[int(j)].float() / 255, scale=3)),
+            f"#{int(j)} · {int(m.labels[j])} · {float(d):.2f}",
+        )
+        for j, d in zip(idx, dist)
+    ]
 
 
 GALLERY_KEY = "(#index · digit · distance)"
@@ -378,14 +471,24 @@ def point_view(name, proj, dim, colour, index, digits="test"):
     x = digit_input(m, i)
     # a model that decodes its latent alone decodes z (stored, or just encoded: no second encoder
     # pass); the denoiser's decoder also reads skip connections, so it runs whole
-    recon = (model.decode(z.reshape(1, -1).float().to(x.device)) if hasattr(model, "decode") else model(x).recon)[0]
+    recon = (
+        model.decode(z.reshape(1, -1).float().to(x.device)) if hasattr(model, "decode") else model(x).recon
+    )[0]
     overlay = _point_overlay(m, coords, i, idx)
-    info = (f"**{point_name(m, i)}**: true digit **{int(m.labels[i])}**, predicted **{int(m.pred[i])}** "
-            f"({'correct' if m.pred[i] == m.labels[i] else 'wrong'}; by {m.quality['pred_source']}).\n\n"
-            f"Latent ({len(z)}-d): `{latent_text(z)}`")
-    return (map_json(name, proj, dim, colour, overlay, digits=m.split), served(to_uint8(x[0], scale=8)),
-            served(to_uint8(recon, scale=8)), info, _gallery(m, idx, dist), _code_hex(z),
-            share_query(name, proj, dim, colour, i, m.split))
+    info = (
+        f"**{point_name(m, i)}**: true digit **{int(m.labels[i])}**, predicted **{int(m.pred[i])}** "
+        f"({'correct' if m.pred[i] == m.labels[i] else 'wrong'}; by {m.quality['pred_source']}).\n\n"
+        f"Latent ({len(z)}-d): `{latent_text(z)}`"
+    )
+    return (
+        map_json(name, proj, dim, colour, overlay, digits=m.split),
+        served(to_uint8(x[0], scale=8)),
+        served(to_uint8(recon, scale=8)),
+        info,
+        _gallery(m, idx, dist),
+        _code_hex(z),
+        share_query(name, proj, dim, colour, i, m.split),
+    )
 
 
 def point_clicked(evt: gr.EventData) -> int:
@@ -426,8 +529,11 @@ def selection(name, proj, dim, indices, digits="test"):
     counts = np.bincount(labels.numpy(), minlength=10)
     wrong = int((m.pred[picked] != labels).sum())
     train = int((picked >= m.n_test).sum())
-    text = (f"**{len(idx)} points** selected ({wrong} predicted wrong{f'; {train} training digits' if train else ''}); by true digit: "
-            + ", ".join(f"{d}: {c}" for d, c in enumerate(counts) if c) + ("" if len(idx) <= 100 else ". The first 100 are shown."))
+    text = (
+        f"**{len(idx)} points** selected ({wrong} predicted wrong{f'; {train} training digits' if train else ''}); by true digit: "
+        + ", ".join(f"{d}: {c}" for d, c in enumerate(counts) if c)
+        + ("" if len(idx) <= 100 else ". The first 100 are shown.")
+    )
     out = Path(tempfile.mkdtemp(prefix="selection-")) / f"{name}-{proj}-{dim}d-{m.split}-selection.csv"
     sets = m.split == "all"
     with out.open("w", newline="") as f:
@@ -435,7 +541,9 @@ def selection(name, proj, dim, indices, digits="test"):
         w.writerow(["index", *(["set", "set_index"] if sets else []), "label", "prediction", *"xyz"[:dim]])
         for i in idx:
             where = (["test", i] if i < m.n_test else ["train", i - m.n_test]) if sets else []
-            w.writerow([i, *where, int(m.labels[i]), int(m.pred[i]), *(round(float(v), 4) for v in coords[i])])
+            w.writerow(
+                [i, *where, int(m.labels[i]), int(m.pred[i]), *(round(float(v), 4) for v in coords[i])]
+            )
     return served(to_uint8(grid, scale=2)), text, str(out)
 
 
@@ -450,11 +558,17 @@ def placed(name, proj, dim, colour, image: torch.Tensor, digits="test"):
     pos, dist, idx = place(m.latents, coords[: m.n_test], z, N_NEIGHBOURS)
     votes = np.bincount(m.labels[idx[0]].numpy(), minlength=10)
     overlay = {"drawn": _xyz(coords, pos=pos[0]), "neighbours": _neighbour_overlay(coords, idx[0])}
-    info = (f"Your digit lands at ({', '.join(f'{v:.2f}' for v in pos[0])}); its {N_NEIGHBOURS} nearest test digits "
-            f"in latent space vote **{int(votes.argmax())}** ({int(votes.max())} of {N_NEIGHBOURS}).\n\n"
-            f"Code: `{_code_hex(z[0])}`")
-    return (map_json(name, proj, dim, colour, overlay, digits=m.split), served(to_uint8(image, scale=6)), info,
-            _gallery(m, idx[0], dist[0]))
+    info = (
+        f"Your digit lands at ({', '.join(f'{v:.2f}' for v in pos[0])}); its {N_NEIGHBOURS} nearest test digits "
+        f"in latent space vote **{int(votes.argmax())}** ({int(votes.max())} of {N_NEIGHBOURS}).\n\n"
+        f"Code: `{_code_hex(z[0])}`"
+    )
+    return (
+        map_json(name, proj, dim, colour, overlay, digits=m.split),
+        served(to_uint8(image, scale=6)),
+        info,
+        _gallery(m, idx[0], dist[0]),
+    )
 
 
 @runtime.gpu
@@ -480,7 +594,9 @@ def decode_code(name, code_hex):
     except ValueError:
         raise gr.Error("The code must be hexadecimal digits (0-9, a-f).") from None
     if len(raw) != 4 * d:
-        raise gr.Error(f"{name}'s code is {d} float32 numbers = {4 * d} bytes = {8 * d} hex digits; got {len(raw)} bytes.")
+        raise gr.Error(
+            f"{name}'s code is {d} float32 numbers = {4 * d} bytes = {8 * d} hex digits; got {len(raw)} bytes."
+        )
     z = torch.from_numpy(np.frombuffer(raw, dtype="<f4").copy())
     if not torch.isfinite(z).all() or z.abs().max() > 1e6:
         raise gr.Error("The code holds a NaN, an infinity or a huge number; edit it back to ordinary values.")
@@ -493,15 +609,28 @@ def export_html(name, proj, dim, colour, digits="test"):
     import base64
 
     m, *_ = _check_view(name, proj, dim, colour, digits)
-    sprites = json.dumps(["data:image/png;base64," + base64.b64encode(p.read_bytes()).decode() for p in sprite_paths(m.split)])
+    sprites = json.dumps(
+        ["data:image/png;base64," + base64.b64encode(p.read_bytes()).decode() for p in sprite_paths(m.split)]
+    )
     # written piece by piece: the map of all digits makes a 20 MB page, and joining it into one string
     # first cost a third of the time
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>MNIST latent lab: {name} {proj} {dim}-d</title><script>",
-             plotly_js().read_text(), "</script><script>", (STATIC / "latent_map.js").read_text(), "</script></head>",
-             "<body style='margin:0;font-family:sans-serif'><div id='map' style='width:100vw;height:100vh'></div><script>",
-             "const data = ", _points_json(name, proj, dim, colour, m.split), ";\ndata.sprites = ", sprites,
-             ";\nLatentMap.render(document.getElementById('map'), data, {});</script></body></html>"]
-    out = Path(tempfile.mkdtemp(prefix="map-")) / f"mnist-latent-lab-{name}-{proj}-{dim}d{'-all' if m.split == 'all' else ''}.html"
+    parts = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>MNIST latent lab: {name} {proj} {dim}-d</title><script>",
+        plotly_js().read_text(),
+        "</script><script>",
+        (STATIC / "latent_map.js").read_text(),
+        "</script></head>",
+        "<body style='margin:0;font-family:sans-serif'><div id='map' style='width:100vw;height:100vh'></div><script>",
+        "const data = ",
+        _points_json(name, proj, dim, colour, m.split),
+        ";\ndata.sprites = ",
+        sprites,
+        ";\nLatentMap.render(document.getElementById('map'), data, {});</script></body></html>",
+    ]
+    out = (
+        Path(tempfile.mkdtemp(prefix="map-"))
+        / f"mnist-latent-lab-{name}-{proj}-{dim}d{'-all' if m.split == 'all' else ''}.html"
+    )
     with out.open("w") as f:
         f.writelines(parts)
     return str(out)
@@ -534,7 +663,14 @@ def restore(request: gr.Request):
     keep = (gr.update(),) * 15  # one per output
     if not names:
         return keep
-    shown = v or {"model": names[0], "proj": "umap", "dim": 2, "color": "label", "point": -1, "digits": "test"}
+    shown = v or {
+        "model": names[0],
+        "proj": "umap",
+        "dim": 2,
+        "color": "label",
+        "point": -1,
+        "digits": "test",
+    }
     digits = "all" if shown["digits"] == "all" and has_all(shown["model"]) else "test"
     try:
         m = load_map(shown["model"], digits)
@@ -544,7 +680,19 @@ def restore(request: gr.Request):
     tab = gr.update(selected="latent_explorer") if v else gr.update()
     if controls[4] >= 0:
         scatter, original, recon, info, gallery, code, link = point_view(*controls, digits)
-        return (tab, *controls, digits, scatter, quality_text(shown["model"], digits), link, original, recon, info, gallery, code)
+        return (
+            tab,
+            *controls,
+            digits,
+            scatter,
+            quality_text(shown["model"], digits),
+            link,
+            original,
+            recon,
+            info,
+            gallery,
+            code,
+        )
     scatter, quality, link = view(*controls, digits)
     return (tab, *controls, digits, scatter, quality, link, *(gr.update(),) * 5)
 
@@ -587,10 +735,13 @@ def build(demo: gr.Blocks, tabs: gr.Tabs):
         "Each test digit is a point: the model encodes it, and UMAP, PCA or t-SNE draws that latent in "
         "2-d or 3-d; or take all 70,000 digits, the training set too, in 2-d. Hover a point to see the "
         "digit, click it for its reconstruction and nearest neighbours, lasso a region to list it, or "
-        "draw a digit and watch where it lands.")
+        "draw a digit and watch where it lands."
+    )
     if not names:
-        gr.Markdown("⚠️ No maps yet. Train a model (for example `python -m training autoencoder`) and make its "
-                    "map with `python -m training export`.")
+        gr.Markdown(
+            "⚠️ No maps yet. Train a model (for example `python -m training autoencoder`) and make its "
+            "map with `python -m training export`."
+        )
     with gr.Row():
         model = gr.Dropdown(names, value=names[0] if names else None, label="Model", scale=2)
         proj = gr.Radio(PROJECTIONS, value="umap", label="Projection", scale=3)
@@ -600,38 +751,65 @@ def build(demo: gr.Blocks, tabs: gr.Tabs):
     with gr.Row():
         with gr.Column(scale=3):
             head = "".join(f"<script src='{file_url(path)}'></script>" for path in scripts)
-            scatter = gr.HTML(value="", html_template="<div class='lm-plot' style='width:100%;height:640px'></div>",
-                              js_on_load=ON_LOAD, head=head, elem_id="latent-map", min_height=640)
+            scatter = gr.HTML(
+                value="",
+                html_template="<div class='lm-plot' style='width:100%;height:640px'></div>",
+                js_on_load=ON_LOAD,
+                head=head,
+                elem_id="latent-map",
+                min_height=640,
+            )
             quality = gr.Markdown()
         with gr.Column(scale=2):
             with gr.Row():
-                point = gr.Number(value=-1, label="Point (test index, or 10000 + training index among all digits; -1 for none)",
-                                  precision=0, minimum=-1, maximum=MAX_SELECTION - 1)
+                point = gr.Number(
+                    value=-1,
+                    label="Point (test index, or 10000 + training index among all digits; -1 for none)",
+                    precision=0,
+                    minimum=-1,
+                    maximum=MAX_SELECTION - 1,
+                )
                 show_btn = gr.Button("Show point", scale=0)
             info = gr.Markdown()
             with gr.Row():
-                original = gr.Image(label="Digit", interactive=False, format="png", height=180, elem_id="explorer-digit")
+                original = gr.Image(
+                    label="Digit", interactive=False, format="png", height=180, elem_id="explorer-digit"
+                )
                 recon = gr.Image(label="Reconstruction", interactive=False, format="png", height=180)
             # png keeps figures.served's unique text chunk (webp would drop it and let equal answers share a file)
-            gallery = gr.Gallery(label=f"{N_NEIGHBOURS} nearest test digits in latent space {GALLERY_KEY}", columns=4, height=260,
-                                 elem_id="explorer-neighbours", format="png")
+            gallery = gr.Gallery(
+                label=f"{N_NEIGHBOURS} nearest test digits in latent space {GALLERY_KEY}",
+                columns=4,
+                height=260,
+                elem_id="explorer-neighbours",
+                format="png",
+            )
             with gr.Row():
                 code = gr.Textbox(label="Code (float32, hex): edit and decode", max_lines=2, scale=3)
                 decode_btn = gr.Button("Decode", scale=0)
             decoded = gr.Image(label="Decoded code", interactive=False, format="png", height=180)
     with gr.Row():
         with gr.Column():
-            gr.Markdown("**Selection**: drag a lasso or a box on the 2-d map (or list point indices and press Enter).")
+            gr.Markdown(
+                "**Selection**: drag a lasso or a box on the 2-d map (or list point indices and press Enter)."
+            )
             selected = gr.Textbox(label="Selected points (JSON list of point indices)", max_lines=3)
             sel_text = gr.Markdown()
             sel_grid = gr.Image(label="Selected digits", interactive=False, format="png", height=300)
             sel_csv = gr.File(label="Selection as CSV")
         with gr.Column():
             sketch, draw_btn, upload, upload_btn = draw_or_upload("Place it on the map")
-            seen = gr.Image(label="As the model sees it", interactive=False, format="png", height=168, width=168)
+            seen = gr.Image(
+                label="As the model sees it", interactive=False, format="png", height=168, width=168
+            )
             placed_text = gr.Markdown()
-            placed_gallery = gr.Gallery(label=f"Its nearest test digits {GALLERY_KEY}", columns=4, height=220, format="png",
-                                        elem_id="explorer-placed")
+            placed_gallery = gr.Gallery(
+                label=f"Its nearest test digits {GALLERY_KEY}",
+                columns=4,
+                height=220,
+                format="png",
+                elem_id="explorer-placed",
+            )
     with gr.Row():
         link = gr.Textbox(label="Link to this view", interactive=False, scale=4, elem_id="explorer-link")
         copy_btn = gr.Button("Copy link", scale=1)
@@ -641,24 +819,51 @@ def build(demo: gr.Blocks, tabs: gr.Tabs):
     controls = [model, proj, dim, colour]
     point_out = [scatter, original, recon, info, gallery, code, link]
     # the digit set comes last in every event's inputs, so API calls that leave it out get the test digits
-    gr.on([c.input for c in controls[1:]], view, [*controls, point, digits], [scatter, quality, link],
-          api_name="explorer_view", show_progress="minimal")
-    gr.on([model.input, digits.input], model_switched, [*controls, point, digits], [proj, dim, colour, digits, scatter, quality, link],
-          api_name=False, show_progress="minimal")
+    gr.on(
+        [c.input for c in controls[1:]],
+        view,
+        [*controls, point, digits],
+        [scatter, quality, link],
+        api_name="explorer_view",
+        show_progress="minimal",
+    )
+    gr.on(
+        [model.input, digits.input],
+        model_switched,
+        [*controls, point, digits],
+        [proj, dim, colour, digits, scatter, quality, link],
+        api_name=False,
+        show_progress="minimal",
+    )
     show_btn.click(point_view, [*controls, point, digits], point_out, api_name="explorer_point")
     point.submit(point_view, [*controls, point, digits], point_out, api_name=False)
-    scatter.pick(point_clicked, None, point, api_name=False).then(point_view, [*controls, point, digits], point_out, api_name=False)
+    scatter.pick(point_clicked, None, point, api_name=False).then(
+        point_view, [*controls, point, digits], point_out, api_name=False
+    )
     scatter.lasso(selection_clicked, None, selected, api_name=False).then(
-        selection, [model, proj, dim, selected, digits], [sel_grid, sel_text, sel_csv], api_name=False)
-    selected.submit(selection, [model, proj, dim, selected, digits], [sel_grid, sel_text, sel_csv], api_name="explorer_selection")
+        selection, [model, proj, dim, selected, digits], [sel_grid, sel_text, sel_csv], api_name=False
+    )
+    selected.submit(
+        selection,
+        [model, proj, dim, selected, digits],
+        [sel_grid, sel_text, sel_csv],
+        api_name="explorer_selection",
+    )
     raw = {"preprocess": False}  # the handlers check raw values and files themselves (see denoise.py)
     placed_out = [scatter, seen, placed_text, placed_gallery]
-    draw_btn.click(explorer_drawing, [*controls, sketch, digits], placed_out, api_name="explorer_drawing", **raw)
-    upload_btn.click(explorer_upload, [*controls, upload, digits], placed_out, api_name="explorer_upload", **raw)
+    draw_btn.click(
+        explorer_drawing, [*controls, sketch, digits], placed_out, api_name="explorer_drawing", **raw
+    )
+    upload_btn.click(
+        explorer_upload, [*controls, upload, digits], placed_out, api_name="explorer_upload", **raw
+    )
     decode_btn.click(decode_code, [model, code], decoded, api_name="explorer_decode")
     copy_btn.click(None, link, link, js=COPY_JS, api_name=False)
     html_btn.click(export_html, [*controls, digits], html_file, api_name="explorer_export")
-    demo.load(restore, None, [tabs, *controls, point, digits, scatter, quality, link, original, recon, info, gallery, code],
-              api_name=False)
+    demo.load(
+        restore,
+        None,
+        [tabs, *controls, point, digits, scatter, quality, link, original, recon, info, gallery, code],
+        api_name=False,
+    )
     return {"model": model, "scatter": scatter, "point": point, "link": link}
-

@@ -27,7 +27,10 @@ MODELS = [  # (display label, checkpoint name)
     ("cluster_ae: trained to cluster, no labels", "cluster_ae"),
     ("neuron_ae: the reference network, reconstruction only", "neuron_ae"),
 ]
-ORDERS = [("Raw neuron order", "raw"), ("Matched order (Hungarian: the diagonal is each digit's neuron)", "matched")]
+ORDERS = [
+    ("Raw neuron order", "raw"),
+    ("Matched order (Hungarian: the diagonal is each digit's neuron)", "matched"),
+]
 VALUES = [("Counts", "counts"), ("Share of the row (%)", "shares")]
 GRID = 10  # a cell's digits are shown as a GRID x GRID mosaic
 
@@ -35,6 +38,7 @@ GRID = 10  # a cell's digits are shown as a GRID x GRID mosaic
 @dataclass(frozen=True)
 class Assignment:
     """The test set through one model: every image's most active neuron, and the scores."""
+
     neurons: np.ndarray  # (N,) argmax neuron
     labels: np.ndarray  # (N,) true digit
     scores: dict  # training.clustering.scores(): confusion, mappings, accuracies, NMI, ARI
@@ -80,8 +84,14 @@ def _styled(cm: np.ndarray, cols: np.ndarray, values: str):
     frame.insert(0, "digit", [str(d) for d in range(10)])
 
     def shade(_):
-        css = [[""] + [f"background-color: rgba(67, 56, 202, {s:.2f}); color: {'white' if s > 0.5 else 'inherit'}"
-                       for s in row] for row in shares[:, cols]]
+        css = [
+            [""]
+            + [
+                f"background-color: rgba(67, 56, 202, {s:.2f}); color: {'white' if s > 0.5 else 'inherit'}"
+                for s in row
+            ]
+            for row in shares[:, cols]
+        ]
         return pd.DataFrame(css, index=frame.index, columns=frame.columns)
 
     return frame.style.apply(shade, axis=None)
@@ -89,20 +99,24 @@ def _styled(cm: np.ndarray, cols: np.ndarray, values: str):
 
 def _mapping_frame(a: Assignment) -> pd.DataFrame:
     cm = np.asarray(a.scores["confusion"])
-    return pd.DataFrame({
-        "neuron": [f"n{j}" for j in range(10)],
-        "test images": cm.sum(0),
-        "majority digit": a.scores["mapping_majority"],
-        "matched digit": a.scores["mapping_matched"],
-    })
+    return pd.DataFrame(
+        {
+            "neuron": [f"n{j}" for j in range(10)],
+            "test images": cm.sum(0),
+            "majority digit": a.scores["mapping_majority"],
+            "matched digit": a.scores["mapping_matched"],
+        }
+    )
 
 
 def _summary(name: str, a: Assignment) -> str:
     s = a.scores
-    return (f"**{name}** on the 10,000 test digits: accuracy **{s['acc_majority']:.2f} %** with the majority-vote "
-            f"mapping (each neuron reads as the digit it fires on most; two neurons may share a digit), "
-            f"**{s['acc_matched']:.2f} %** with the best one-to-one mapping; NMI {s['nmi']:.3f}, ARI {s['ari']:.3f}; "
-            f"{s['neurons_used']} of 10 neurons win for at least one digit. Click a cell to see its digits.")
+    return (
+        f"**{name}** on the 10,000 test digits: accuracy **{s['acc_majority']:.2f} %** with the majority-vote "
+        f"mapping (each neuron reads as the digit it fires on most; two neurons may share a digit), "
+        f"**{s['acc_matched']:.2f} %** with the best one-to-one mapping; NMI {s['nmi']:.3f}, ARI {s['ari']:.3f}; "
+        f"{s['neurons_used']} of 10 neurons win for at least one digit. Click a cell to see its digits."
+    )
 
 
 def view(name, order, values):
@@ -143,8 +157,10 @@ def activations(name, image: torch.Tensor):
     win = int(z.argmax())
     maj, mat = a.scores["mapping_majority"][win], a.scores["mapping_matched"][win]
     frame = pd.DataFrame({"neuron": [f"n{j}" for j in range(10)], "activation": z.numpy().round(4)})
-    text = (f"Most active neuron: **n{win}** ({z[win]:.2f}), read as digit **{mat}** by the one-to-one mapping "
-            f"and **{maj}** by the majority vote.")
+    text = (
+        f"Most active neuron: **n{win}** ({z[win]:.2f}), read as digit **{mat}** by the one-to-one mapping "
+        f"and **{maj}** by the majority vote."
+    )
     return served(to_uint8(image, scale=6)), frame, text
 
 
@@ -160,15 +176,20 @@ def neurons_upload(name, path):
 
 def comparison() -> str:
     """Both models side by side, from their checkpoint headers (nothing is recomputed)."""
-    rows = ["| model | parameters | majority-vote acc. | matched acc. | NMI | ARI | recon. MSE |", "|---|---|---|---|---|---|---|"]
+    rows = [
+        "| model | parameters | majority-vote acc. | matched acc. | NMI | ARI | recon. MSE |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for _, name in MODELS:
         try:
             m = json.loads(read_metadata(runtime.checkpoint_path(name))["metrics"])
         except (CheckpointError, KeyError, ValueError):
             rows.append(f"| {name} | not trained yet: `python -m training {name}` | | | | | |")
             continue
-        rows.append(f"| {name} | {m['parameters']:,} | {m['acc_majority']:.2f} % | {m['acc_matched']:.2f} % | "
-                    f"{m['nmi']:.3f} | {m['ari']:.3f} | {m['mse']:.4f} |")
+        rows.append(
+            f"| {name} | {m['parameters']:,} | {m['acc_majority']:.2f} % | {m['acc_matched']:.2f} % | "
+            f"{m['nmi']:.3f} | {m['ari']:.3f} | {m['mse']:.4f} |"
+        )
     return "\n".join(rows)
 
 
@@ -187,7 +208,8 @@ def build(demo: gr.Blocks):
         "Two autoencoders with a bottleneck of exactly ten neurons, trained without labels. For every "
         "test digit the most active neuron is its answer; the matrix counts true digit (rows) against "
         "that neuron (columns). The neurons come in no particular order, so they are read through a "
-        "mapping to digits.")
+        "mapping to digits."
+    )
     for _, name in MODELS:  # a missing or broken checkpoint: which file, and the command that makes it
         problem = runtime.problem(name)
         if problem:
@@ -200,8 +222,12 @@ def build(demo: gr.Blocks):
     summary = gr.Markdown(elem_id="neurons-summary")
     with gr.Row():
         with gr.Column(scale=3):
-            matrix = gr.Dataframe(label="True digit (rows) x most active neuron (columns)", interactive=False,
-                                  elem_id="neurons-matrix", max_height=520)
+            matrix = gr.Dataframe(
+                label="True digit (rows) x most active neuron (columns)",
+                interactive=False,
+                elem_id="neurons-matrix",
+                max_height=520,
+            )
         with gr.Column(scale=2):
             mapping = gr.Dataframe(label="Neuron -> digit", interactive=False, max_height=520)
     with gr.Row():
@@ -211,14 +237,28 @@ def build(demo: gr.Blocks):
                 neuron = gr.Number(value=0, label="Neuron", precision=0, minimum=0, maximum=9)
             show_btn = gr.Button("Show this cell")
             caption = gr.Markdown()
-            mosaic = gr.Image(label="Test digits of the cell", elem_id="neurons-mosaic", interactive=False, format="png", height=300)
+            mosaic = gr.Image(
+                label="Test digits of the cell",
+                elem_id="neurons-mosaic",
+                interactive=False,
+                format="png",
+                height=300,
+            )
         with gr.Column():
             sketch, draw_btn, upload, upload_btn = draw_or_upload("Read the neurons")
-            seen = gr.Image(label="As the model sees it", interactive=False, format="png", height=168, width=168)
+            seen = gr.Image(
+                label="As the model sees it", interactive=False, format="png", height=168, width=168
+            )
             winner = gr.Markdown()
             bars = gr.BarPlot(x="neuron", y="activation", label="Neuron activations", height=220)
     shown = [matrix, mapping, summary]
-    gr.on([model.change, order.change, values.change], view, [model, order, values], shown, api_name="neurons_view")
+    gr.on(
+        [model.change, order.change, values.change],
+        view,
+        [model, order, values],
+        shown,
+        api_name="neurons_view",
+    )
     demo.load(view, [model, order, values], shown, api_name=False)
     show_btn.click(cell, [model, digit, neuron], [mosaic, caption], api_name="neurons_cell")
     matrix.select(cell_clicked, [model, order], [mosaic, caption, digit, neuron], api_name=False)

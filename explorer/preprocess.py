@@ -63,14 +63,18 @@ def _to_array(image):
         return _pil_to_array(image)
     if isinstance(image, np.ndarray):
         return _check_array(image)
-    raise PreprocessError(f"Not an image: a value of type {type(image).__name__} was given, expected a picture.")
+    raise PreprocessError(
+        f"Not an image: a value of type {type(image).__name__} was given, expected a picture."
+    )
 
 
 def _open_bytes(data):
     try:
         return Image.open(io.BytesIO(data))  # lazy: only the header is read here
     except Image.DecompressionBombError:
-        raise PreprocessError(f"The image is too large: at most {MAX_SIDE} pixels per side are accepted.") from None
+        raise PreprocessError(
+            f"The image is too large: at most {MAX_SIDE} pixels per side are accepted."
+        ) from None
     except Exception:
         raise PreprocessError("Not an image: the uploaded file could not be read as a picture.") from None
 
@@ -136,7 +140,9 @@ def _to_gray(arr):
 
 def _composite(gray, alpha):
     if gray.max() - gray.min() < MIN_CONTRAST:
-        return alpha  # colours are uniform (e.g. black strokes on a transparent black canvas): alpha is the ink
+        return (
+            alpha  # colours are uniform (e.g. black strokes on a transparent black canvas): alpha is the ink
+        )
     # Transparent pixels become background: put them behind the strokes in the colour that contrasts
     # with what is drawn, so the polarity step sees them as background.
     weight = float(alpha.sum())
@@ -167,7 +173,9 @@ def _crop_and_fit(ink, level: float, box: int):
     height, width = crop.shape
     scale = box / max(height, width)
     new_size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    fitted = np.asarray(Image.fromarray(np.ascontiguousarray(crop)).resize(new_size, Image.LANCZOS), dtype=np.float32)
+    fitted = np.asarray(
+        Image.fromarray(np.ascontiguousarray(crop)).resize(new_size, Image.LANCZOS), dtype=np.float32
+    )
     return np.clip(fitted, 0.0, 1.0)  # Lanczos overshoots a little around sharp edges
 
 
@@ -175,7 +183,10 @@ def _fit_frame(ink):
     """Fashion-MNIST's layout: the item's longer side fills the frame, its box centred."""
     item = _crop_and_fit(ink, FASHION_INK_LEVEL, SIZE)
     out = np.zeros((SIZE, SIZE), dtype=np.float32)
-    top, left = (SIZE - item.shape[0] + 1) // 2, (SIZE - item.shape[1] + 1) // 2  # odd margins: one more above / left
+    top, left = (
+        (SIZE - item.shape[0] + 1) // 2,
+        (SIZE - item.shape[1] + 1) // 2,
+    )  # odd margins: one more above / left
     out[top : top + item.shape[0], left : left + item.shape[1]] = item
     return out
 

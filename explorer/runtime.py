@@ -2,7 +2,7 @@
 
 import os
 import threading
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import gradio as gr
@@ -13,15 +13,19 @@ from training.data import DATASETS, DataUnavailable, load_dataset
 from training.models import for_serving, model_name
 
 # overridable so tests and deployments can serve another folder of checkpoints
-CHECKPOINT_DIR = Path(os.environ.get("LATENT_LAB_CHECKPOINTS", Path(__file__).resolve().parent.parent / "checkpoints"))
+CHECKPOINT_DIR = Path(
+    os.environ.get("LATENT_LAB_CHECKPOINTS", Path(__file__).resolve().parent.parent / "checkpoints")
+)
 
 try:  # on a Hugging Face ZeroGPU Space, spaces.GPU lends a GPU to each decorated call
     import spaces
 
     gpu = spaces.GPU
 except ImportError:  # anywhere else it is a no-op
+
     def gpu(fn):
         return fn
+
 
 _device: torch.device | None = None
 _lock = threading.Lock()
@@ -58,7 +62,7 @@ def train_command(name: str) -> str:
     return f"python -m training {model}" + (f" --dataset {dataset}" if dataset != "mnist" else "")
 
 
-@lru_cache(maxsize=None)
+@cache
 def model(name: str) -> torch.nn.Module:
     """The checkpoint checkpoints/<name>.safetensors, loaded once, in eval mode on the device, as
     served (training.models.for_serving: BatchNorm folded into the convolutions, channels_last).
@@ -72,7 +76,9 @@ def model(name: str) -> torch.nn.Module:
         if model_name(loaded) != arch:  # e.g. a VAE copied over the denoiser's file
             raise CheckpointError(f"checkpoint {path} holds a {model_name(loaded)!r} model, not {arch!r}")
         if trained_on(meta) != dataset:  # e.g. the MNIST denoiser copied over the Fashion one: wrong classes
-            raise CheckpointError(f"checkpoint {path} was trained on {DATASETS[trained_on(meta)]}, not {DATASETS[dataset]}")
+            raise CheckpointError(
+                f"checkpoint {path} was trained on {DATASETS[trained_on(meta)]}, not {DATASETS[dataset]}"
+            )
         return for_serving(loaded)  # every BatchNorm call saved and the faster conv layout cut each answer
     except CheckpointError as e:
         raise CheckpointError(f"{e}. Train it with: {train_command(name)}") from e
@@ -116,6 +122,7 @@ def train_set():
 def warm_up(names: tuple[str, ...] = ("denoiser",), then=None) -> threading.Thread:
     """Load the test set and models in the background so the first request is quick; `then` is a
     further callable for work that needs them (e.g. a tab's precomputed answers)."""
+
     def run():
         try:
             test_set()
@@ -125,6 +132,7 @@ def warm_up(names: tuple[str, ...] = ("denoiser",), then=None) -> threading.Thre
                 then()
         except Exception:  # the handlers report the same error to the user when they need it
             pass
+
     t = threading.Thread(target=run, daemon=True, name="warm-up")
     t.start()
     return t

@@ -23,8 +23,18 @@ MODELS = [("vae: 32-d latent", "vae"), ("vae2d: 2-d latent", "vae2d")]
 METHODS = [("Spherical (slerp)", "slerp"), ("Linear", "linear")]
 N_SLIDERS = 8  # a latent of up to 8 dimensions gets a slider for each; a larger one for its 8 most used
 SLIDER_RANGE = 4.0  # the prior is N(0, I): +-4 covers all but 1 in 15,000 of it per dimension
-PALETTE = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75),
-           (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207)]
+PALETTE = [
+    (31, 119, 180),
+    (255, 127, 14),
+    (44, 160, 44),
+    (214, 39, 40),
+    (148, 103, 189),
+    (140, 86, 75),
+    (227, 119, 194),
+    (127, 127, 127),
+    (188, 189, 34),
+    (23, 190, 207),
+]
 
 
 def _model(name):
@@ -56,6 +66,7 @@ def _encode(model, image: torch.Tensor) -> torch.Tensor:
 
 # ---- sample ------------------------------------------------------------------------------------
 
+
 @runtime.gpu
 def sample(name, seed, temperature, side):
     """side x side prior samples z ~ N(0, temperature^2 I), decoded to their mean image."""
@@ -75,6 +86,7 @@ def reroll() -> int:
 
 
 # ---- interpolate -------------------------------------------------------------------------------
+
 
 def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     """Spherical interpolation between latents a and b (D,) at fractions t (T,) -> (T, D): moves
@@ -131,6 +143,7 @@ def vae_interpolate_drawing(name, sketch, index_b, method, steps):
 
 
 # ---- the 2-d manifold --------------------------------------------------------------------------
+
 
 @lru_cache(maxsize=2)
 def _test_latents(name: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -190,6 +203,7 @@ def manifold_clicked(extent, side, evt: gr.SelectData):
 
 # ---- sliders and reconstruction ----------------------------------------------------------------
 
+
 def slider_dims(name) -> list[int]:
     """The latent dimensions the sliders move: all of a small latent, in order; of a larger one the
     N_SLIDERS most used, most used first. Used means the posterior mean varies over the test set
@@ -211,7 +225,9 @@ def start_sliders(name, index):
     latent's size) for the sliders, and its decoded image."""
     model, dims = _model(name), slider_dims(name)
     z = _encode(model, _test_digit(index))
-    values = [round(float(z[d].clamp(-SLIDER_RANGE, SLIDER_RANGE)), 2) for d in dims] + [0.0] * (N_SLIDERS - len(dims))
+    values = [round(float(z[d].clamp(-SLIDER_RANGE, SLIDER_RANGE)), 2) for d in dims] + [0.0] * (
+        N_SLIDERS - len(dims)
+    )
     return (*values, served(to_uint8(_decode(model, z[None])[0], scale=8)))
 
 
@@ -223,8 +239,12 @@ def slider_labels(name):
     except gr.Error:  # no checkpoint: the handlers say so
         return [gr.update(visible=True) for _ in range(N_SLIDERS)]
     std = latents.std(0)
-    return [gr.update(visible=True, label=f"z{dims[j] + 1} (test-set spread {std[dims[j]]:.2f})") if j < len(dims)
-            else gr.update(visible=False) for j in range(N_SLIDERS)]
+    return [
+        gr.update(visible=True, label=f"z{dims[j] + 1} (test-set spread {std[dims[j]]:.2f})")
+        if j < len(dims)
+        else gr.update(visible=False)
+        for j in range(N_SLIDERS)
+    ]
 
 
 @runtime.gpu
@@ -256,8 +276,10 @@ def vae_reconstruct_drawing(name, sketch):
 
 def scores() -> str:
     """Both VAEs' likelihoods and sample quality, from their checkpoint headers."""
-    rows = ["| model | latent | test NLL (IWAE) | negative ELBO | gap | k | confident samples | class entropy |",
-            "|---|---|---|---|---|---|---|---|"]
+    rows = [
+        "| model | latent | test NLL (IWAE) | negative ELBO | gap | k | confident samples | class entropy |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for _, name in MODELS:
         try:
             meta = read_metadata(runtime.checkpoint_path(name))
@@ -267,8 +289,10 @@ def scores() -> str:
             continue
         conf = f"{m['samples_confident_pct']:.1f} %" if "samples_confident_pct" in m else "n/a"
         ent = f"{m['samples_class_entropy']:.3f} nats" if "samples_class_entropy" in m else "n/a"
-        rows.append(f"| {name} | {cfg['latent_dim']}-d | {m.get('iwae_nll', float('nan')):.2f} nats | {m['neg_elbo']:.2f} nats | "
-                    f"{m.get('elbo_gap', float('nan')):.2f} | {m.get('k', 0)} | {conf} | {ent} |")
+        rows.append(
+            f"| {name} | {cfg['latent_dim']}-d | {m.get('iwae_nll', float('nan')):.2f} nats | {m['neg_elbo']:.2f} nats | "
+            f"{m.get('elbo_gap', float('nan')):.2f} | {m.get('k', 0)} | {conf} | {ent} |"
+        )
     return "\n".join(rows)
 
 
@@ -299,9 +323,11 @@ def first_view(name, seed, temperature, side, extent, grid):
 def other_views(name, index_a, index_b, method, steps, slider_index, recon_index):
     """The other sub-tabs' answers for their default inputs, so that none opens empty: the
     interpolation (strip, GIF), the sliders' start (values, decoded digit) and the reconstruction."""
-    return (*_or_unchanged(vae_interpolate, name, index_a, index_b, method, steps, n=2),
-            *_or_unchanged(start_sliders, name, slider_index, n=N_SLIDERS + 1),
-            *_or_unchanged(vae_reconstruct, name, recon_index, n=3))
+    return (
+        *_or_unchanged(vae_interpolate, name, index_a, index_b, method, steps, n=2),
+        *_or_unchanged(start_sliders, name, slider_index, n=N_SLIDERS + 1),
+        *_or_unchanged(vae_reconstruct, name, recon_index, n=3),
+    )
 
 
 def build(demo: gr.Blocks):
@@ -309,7 +335,8 @@ def build(demo: gr.Blocks):
     gr.Markdown(
         "Variational autoencoders trained on binarized MNIST: a convolutional encoder gives a Gaussian "
         "posterior over the latent, a decoder gives each pixel's probability of ink. Likelihoods are in "
-        "nats per test image (lower is better), measured by `python -m training.evaluate`.")
+        "nats per test image (lower is better), measured by `python -m training.evaluate`."
+    )
     for _, name in MODELS:
         problem = runtime.problem(name)
         if problem:
@@ -325,7 +352,9 @@ def build(demo: gr.Blocks):
                 side = gr.Slider(1, 16, value=8, step=1, label="Grid size")
                 sample_btn = gr.Button("Sample", variant="primary")
                 reroll_btn = gr.Button("Re-roll")
-            samples = gr.Image(label="Prior samples", interactive=False, format="png", elem_id="vae-samples", height=460)
+            samples = gr.Image(
+                label="Prior samples", interactive=False, format="png", elem_id="vae-samples", height=460
+            )
         with gr.Tab("Interpolate"):
             with gr.Row():
                 index_a = gr.Number(value=0, label="From test digit", precision=0, minimum=0, maximum=9999)
@@ -346,8 +375,13 @@ def build(demo: gr.Blocks):
                 grid = gr.Slider(2, 30, value=15, step=1, label="Digits per side")
                 manifold_btn = gr.Button("Draw the plane", variant="primary")
             with gr.Row():
-                plane = gr.Image(label="Latent plane (click a point to decode it)", interactive=False, format="png",
-                                 elem_id="vae-manifold", scale=3)
+                plane = gr.Image(
+                    label="Latent plane (click a point to decode it)",
+                    interactive=False,
+                    format="png",
+                    elem_id="vae-manifold",
+                    scale=3,
+                )
                 with gr.Column(scale=1):
                     z1 = gr.Number(value=0.0, label="z1")
                     z2 = gr.Number(value=0.0, label="z2")
@@ -356,13 +390,19 @@ def build(demo: gr.Blocks):
                     point_text = gr.Markdown()
         with gr.Tab("Sliders"):
             with gr.Row():
-                slider_index = gr.Number(value=0, label="Start from test digit", precision=0, minimum=0, maximum=9999)
+                slider_index = gr.Number(
+                    value=0, label="Start from test digit", precision=0, minimum=0, maximum=9999
+                )
                 encode_btn = gr.Button("Encode it", variant="primary")
             with gr.Row():
                 with gr.Column(scale=2):
-                    sliders = [gr.Slider(-SLIDER_RANGE, SLIDER_RANGE, value=0, step=0.05, label=f"z{j + 1}")
-                               for j in range(N_SLIDERS)]
-                slid = gr.Image(label="Decoded", interactive=False, format="png", height=224, scale=1, elem_id="vae-slid")
+                    sliders = [
+                        gr.Slider(-SLIDER_RANGE, SLIDER_RANGE, value=0, step=0.05, label=f"z{j + 1}")
+                        for j in range(N_SLIDERS)
+                    ]
+                slid = gr.Image(
+                    label="Decoded", interactive=False, format="png", height=224, scale=1, elem_id="vae-slid"
+                )
         with gr.Tab("Reconstruct"):
             with gr.Row():
                 recon_index = gr.Number(value=0, label="Test digit", precision=0, minimum=0, maximum=9999)
@@ -372,33 +412,67 @@ def build(demo: gr.Blocks):
                 recon_draw_btn = gr.Button("Reconstruct the drawing")
             with gr.Row():
                 recon_in = gr.Image(label="Input", interactive=False, format="png", height=224)
-                recon_out = gr.Image(label="Reconstruction (mean of p(x|z) at the posterior mean)", interactive=False,
-                                     format="png", height=224, elem_id="vae-recon")
+                recon_out = gr.Image(
+                    label="Reconstruction (mean of p(x|z) at the posterior mean)",
+                    interactive=False,
+                    format="png",
+                    height=224,
+                    elem_id="vae-recon",
+                )
             recon_text = gr.Markdown()
 
     demo.load(first_view, [model, seed, temperature, side, extent, grid], [samples, plane], api_name=False)
     demo.load(slider_labels, model, sliders, api_name=False)
     # a second event, so that the samples and the plane do not wait for the GIF
-    demo.load(other_views, [model, index_a, index_b, method, steps, slider_index, recon_index],
-              [strip, gif, *sliders, slid, recon_in, recon_out, recon_text], api_name=False)
+    demo.load(
+        other_views,
+        [model, index_a, index_b, method, steps, slider_index, recon_index],
+        [strip, gif, *sliders, slid, recon_in, recon_out, recon_text],
+        api_name=False,
+    )
     sample_btn.click(sample, [model, seed, temperature, side], samples, api_name="vae_sample")
-    reroll_btn.click(reroll, None, seed, api_name=False).then(sample, [model, seed, temperature, side], samples, api_name=False)
-    interp_btn.click(vae_interpolate, [model, index_a, index_b, method, steps], [strip, gif], api_name="vae_interpolate")
-    random_btn.click(lambda: tuple(int(i) for i in np.random.default_rng().integers(0, 10_000, 2)), None,
-                     [index_a, index_b], api_name=False).then(
-        vae_interpolate, [model, index_a, index_b, method, steps], [strip, gif], api_name=False)
-    interp_draw_btn.click(vae_interpolate_drawing, [model, sketch_a, index_b, method, steps], [strip, gif],
-                          api_name="vae_interpolate_drawing", **raw)
+    reroll_btn.click(reroll, None, seed, api_name=False).then(
+        sample, [model, seed, temperature, side], samples, api_name=False
+    )
+    interp_btn.click(
+        vae_interpolate, [model, index_a, index_b, method, steps], [strip, gif], api_name="vae_interpolate"
+    )
+    random_btn.click(
+        lambda: tuple(int(i) for i in np.random.default_rng().integers(0, 10_000, 2)),
+        None,
+        [index_a, index_b],
+        api_name=False,
+    ).then(vae_interpolate, [model, index_a, index_b, method, steps], [strip, gif], api_name=False)
+    interp_draw_btn.click(
+        vae_interpolate_drawing,
+        [model, sketch_a, index_b, method, steps],
+        [strip, gif],
+        api_name="vae_interpolate_drawing",
+        **raw,
+    )
     manifold_btn.click(manifold, [extent, grid], plane, api_name="vae_manifold")
     plane.select(manifold_clicked, [extent, grid], [point_img, point_text, z1, z2], api_name=False)
     point_btn.click(decode_point, [z1, z2], [point_img, point_text], api_name="vae_decode_point")
     encode_btn.click(start_sliders, [model, slider_index], [*sliders, slid], api_name="vae_encode")
     model.change(slider_labels, model, sliders, api_name=False)
     # while a slider moves, only the latest value is decoded (answers take a few ms; none pile up)
-    gr.on([ev for s in sliders for ev in (s.input, s.release)], slide, [model, slider_index, *sliders], slid,
-          api_name="vae_slide", trigger_mode="always_last", show_progress="hidden")
-    recon_btn.click(vae_reconstruct, [model, recon_index], [recon_in, recon_out, recon_text], api_name="vae_reconstruct")
-    recon_draw_btn.click(vae_reconstruct_drawing, [model, sketch_r], [recon_in, recon_out, recon_text],
-                         api_name="vae_reconstruct_drawing", **raw)
+    gr.on(
+        [ev for s in sliders for ev in (s.input, s.release)],
+        slide,
+        [model, slider_index, *sliders],
+        slid,
+        api_name="vae_slide",
+        trigger_mode="always_last",
+        show_progress="hidden",
+    )
+    recon_btn.click(
+        vae_reconstruct, [model, recon_index], [recon_in, recon_out, recon_text], api_name="vae_reconstruct"
+    )
+    recon_draw_btn.click(
+        vae_reconstruct_drawing,
+        [model, sketch_r],
+        [recon_in, recon_out, recon_text],
+        api_name="vae_reconstruct_drawing",
+        **raw,
+    )
     return {"model": model, "samples": samples}
-

@@ -11,7 +11,9 @@ from refusals import assert_refused
 
 from explorer import runtime
 
-pytestmark = pytest.mark.skipif(not runtime.checkpoint_path("denoiser").exists(), reason="no denoiser checkpoint")
+pytestmark = pytest.mark.skipif(
+    not runtime.checkpoint_path("denoiser").exists(), reason="no denoiser checkpoint"
+)
 
 
 def test_digit(index: int) -> tuple[np.ndarray, int]:
@@ -77,13 +79,17 @@ def sketch_of(img: np.ndarray, tmp_path) -> dict:
 
 def test_upload(client, tmp_path):
     img, label = test_digit(1)
-    summary = check_result(client.predict(upload_of(img, tmp_path), "translate", 14, 0.5, 0, api_name="/denoise_upload"))
+    summary = check_result(
+        client.predict(upload_of(img, tmp_path), "translate", 14, 0.5, 0, api_name="/denoise_upload")
+    )
     assert f"prediction on the clean image **{label}**" in summary
 
 
 def test_drawing(client, tmp_path):
     img, label = test_digit(2)
-    summary = check_result(client.predict(sketch_of(img, tmp_path), "translate", 14, 0.5, 0, api_name="/denoise_drawing"))
+    summary = check_result(
+        client.predict(sketch_of(img, tmp_path), "translate", 14, 0.5, 0, api_name="/denoise_drawing")
+    )
     assert f"prediction on the clean image **{label}**" in summary
 
 
@@ -101,15 +107,26 @@ def bad_files(tmp_path):
 
 
 def test_bad_input_gets_message_and_server_survives(client, tmp_path):
-    expectations = {"text": "Not an image", "blank": "empty", "huge": "too large", "truncated": "Not an image"}
+    expectations = {
+        "text": "Not an image",
+        "blank": "empty",
+        "huge": "too large",
+        "truncated": "Not an image",
+    }
     for name, path in bad_files(tmp_path).items():
         with pytest.raises(AppError, match=expectations[name]):
             client.predict(handle_file(str(path)), "clamp", 14, 0.5, 0, api_name="/denoise_upload")
     empty = {"background": None, "layers": [], "composite": None}
     with pytest.raises(AppError, match="empty"):
         client.predict(empty, "clamp", 14, 0.5, 0, api_name="/denoise_drawing")
-    for args in [(-1, "clamp", 14, 0.5, 0), (10000, "clamp", 14, 0.5, 0), (0, "nope", 14, 0.5, 0),
-                 (0, "rows_cols", 99, 0.5, 0), (0, "clamp", 14, -1, 0), (0, "clamp", 14, 0.5, -5)]:
+    for args in [
+        (-1, "clamp", 14, 0.5, 0),
+        (10000, "clamp", 14, 0.5, 0),
+        (0, "nope", 14, 0.5, 0),
+        (0, "rows_cols", 99, 0.5, 0),
+        (0, "clamp", 14, -1, 0),
+        (0, "clamp", 14, 0.5, -5),
+    ]:
         with pytest.raises(AppError):
             client.predict(*args, api_name="/denoise_test_digit")
     # still serving, and still right
@@ -146,7 +163,9 @@ def test_unknown_network_is_refused(client):
 @pytest.mark.skipif(not runtime.checkpoint_path("denoiser_ref").exists(), reason="no denoiser_ref checkpoint")
 def test_reference_network_answers(client):
     img, label = test_digit(0)
-    summary = check_result(client.predict(0, "translate", 14, 0.5, 0, "denoiser_ref", api_name="/denoise_test_digit"), label)
+    summary = check_result(
+        client.predict(0, "translate", 14, 0.5, 0, "denoiser_ref", api_name="/denoise_test_digit"), label
+    )
     assert "Network `denoiser_ref`: 2,062,859 parameters" in summary
 
 
@@ -196,7 +215,9 @@ def test_sweep_repeats_under_its_seed():
 
 def test_sweep_refuses_what_it_cannot_sweep(client):
     assert_refused(client, "/denoise_sweep", (0, "translate", 0), "no strength to sweep")
-    assert_refused(client, "/denoise_sweep", (10000, "clamp", 0), "test-set index must be a whole number from 0 to 9999")
+    assert_refused(
+        client, "/denoise_sweep", (10000, "clamp", 0), "test-set index must be a whole number from 0 to 9999"
+    )
     assert_refused(client, "/denoise_sweep", (0, "clamp", -1), "seed must be")
     assert_refused(client, "/denoise_sweep", (0, "clamp", 0, "resnet"), "Unknown network 'resnet'")
 
@@ -219,21 +240,32 @@ def test_sweep_of_a_drawing_or_an_upload(client, tmp_path, source):
 
 
 def test_sweep_of_a_drawing_or_an_upload_refuses_what_it_cannot_sweep(client, tmp_path):
-    assert_refused(client, "/denoise_sweep_drawing", ({"background": None, "layers": [], "composite": None}, "clamp", 0),
-                   "The image is empty: draw a digit")
+    assert_refused(
+        client,
+        "/denoise_sweep_drawing",
+        ({"background": None, "layers": [], "composite": None}, "clamp", 0),
+        "The image is empty: draw a digit",
+    )
     assert_refused(client, "/denoise_sweep_upload", (None, "clamp", 0), "Upload an image of a digit first")
     text = bad_files(tmp_path)["text"]
     assert_refused(client, "/denoise_sweep_upload", (handle_file(str(text)), "clamp", 0), "Not an image")
     img, _ = test_digit(2)
-    assert_refused(client, "/denoise_sweep_drawing", (sketch_of(img, tmp_path), "translate", 0), "no strength to sweep")
-    assert_refused(client, "/denoise_sweep_upload", (upload_of(img, tmp_path), "clamp", 0, "resnet"),
-                   "Unknown network 'resnet'")
+    assert_refused(
+        client, "/denoise_sweep_drawing", (sketch_of(img, tmp_path), "translate", 0), "no strength to sweep"
+    )
+    assert_refused(
+        client,
+        "/denoise_sweep_upload",
+        (upload_of(img, tmp_path), "clamp", 0, "resnet"),
+        "Unknown network 'resnet'",
+    )
 
 
 # --- the network trained on Fashion-MNIST ---------------------------------------------------------
 
-needs_fashion = pytest.mark.skipif(not runtime.checkpoint_path("denoiser_fashion").exists(),
-                                   reason="no denoiser_fashion checkpoint")
+needs_fashion = pytest.mark.skipif(
+    not runtime.checkpoint_path("denoiser_fashion").exists(), reason="no denoiser_fashion checkpoint"
+)
 
 
 @needs_fashion
@@ -245,8 +277,9 @@ def test_fashion_network_reads_fashion_test_images(client):
     names, test = CLASS_NAMES["fashion"], runtime.test_set("fashion")
     right = 0
     for index in range(24):
-        *_, p_noisy, p_recon, summary = client.predict(index, "translate", 14, 0.5, 0, "denoiser_fashion",
-                                                       api_name="/denoise_test_digit")
+        *_, p_noisy, p_recon, summary = client.predict(
+            index, "translate", 14, 0.5, 0, "denoiser_fashion", api_name="/denoise_test_digit"
+        )
         label = names[int(test.labels[index])]
         assert f"True label: {label}" in summary
         right += f"prediction on the clean image **{label}**" in summary
@@ -261,8 +294,9 @@ def test_fashion_network_reads_fashion_test_images(client):
 def test_fashion_upload_is_laid_out_as_fashion_mnist(client, tmp_path):
     """A photo of Fashion-MNIST's first test image (an ankle boot, dark on white, 5x) is read as one."""
     img = runtime.test_set("fashion").images[0].numpy()
-    summary = client.predict(upload_of(img, tmp_path), "translate", 14, 0.5, 0, "denoiser_fashion",
-                             api_name="/denoise_upload")[5]
+    summary = client.predict(
+        upload_of(img, tmp_path), "translate", 14, 0.5, 0, "denoiser_fashion", api_name="/denoise_upload"
+    )[5]
     assert "prediction on the clean image **Ankle boot**" in summary
 
 

@@ -54,7 +54,12 @@ def test_latent_classifier_reads_the_committed_code():
     for (k, a), (_, b) in zip(clf.encoder.state_dict().items(), ae.encoder.state_dict().items()):
         assert torch.equal(a, b), k  # the same frozen encoder as the served autoencoder
     # the evaluate command on the whole test set: the header's figure again
-    proc = subprocess.run([sys.executable, "-m", "training.evaluate", str(LC)], cwd=CKPT.parent.parent,
-                          capture_output=True, text=True, check=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "training.evaluate", str(LC)],
+        cwd=CKPT.parent.parent,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     again = json.loads(proc.stdout)
     assert again["acc"] == json.loads(meta["metrics"])["acc"] and again["latent_dim"] == 6

@@ -13,8 +13,10 @@ from explorer import runtime
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import latency  # noqa: E402  (benchmarks/ is a folder of scripts, not a package)
 
-pytestmark = pytest.mark.skipif(not all(runtime.checkpoint_path(n).exists() for n in ("denoiser", "cluster_ae")),
-                                reason="needs the denoiser and cluster_ae checkpoints")
+pytestmark = pytest.mark.skipif(
+    not all(runtime.checkpoint_path(n).exists() for n in ("denoiser", "cluster_ae")),
+    reason="needs the denoiser and cluster_ae checkpoints",
+)
 
 
 def test_every_latency_call_is_answered(server_url, tmp_path):

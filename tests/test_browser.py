@@ -14,8 +14,14 @@ from explorer import latents, runtime
 from training.projection import neighbours
 
 CHROMIUM = Path("/usr/bin/chromium")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--no-first-run"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
 
 pytestmark = [
     pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (apt-get install chromium)"),
@@ -51,7 +57,11 @@ def wait_for_images(page):
 
 def test_every_tab_opens(page, shots):
     # each tab's own controls become visible (hidden tabs keep theirs in the DOM)
-    for tab, control in [("VAE", "Sample"), ("Latent explorer", "Export HTML"), ("Latent neurons", "Show this cell")]:
+    for tab, control in [
+        ("VAE", "Sample"),
+        ("Latent explorer", "Export HTML"),
+        ("Latent neurons", "Show this cell"),
+    ]:
         page.get_by_role("tab", name=tab).click()
         page.get_by_role("button", name=control, exact=True).first.wait_for(state="visible")
     page.get_by_role("tab", name="Denoise & classify").click()
@@ -80,24 +90,35 @@ def test_network_choice_runs_the_reference_network(page):
     page.get_by_label("The reference write-up's network (denoiser_ref)").check()
     page.get_by_role("button", name="Run", exact=True).click()
     page.wait_for_selector("#denoise-summary:has-text('Network denoiser_ref')")
-    page.get_by_label("Lean shared-encoder net (denoiser)").check()  # back to the tab's own for the next tests
+    page.get_by_label(
+        "Lean shared-encoder net (denoiser)"
+    ).check()  # back to the tab's own for the next tests
 
 
-@pytest.mark.skipif(not runtime.checkpoint_path("denoiser_fashion").exists(), reason="no denoiser_fashion checkpoint")
+@pytest.mark.skipif(
+    not runtime.checkpoint_path("denoiser_fashion").exists(), reason="no denoiser_fashion checkpoint"
+)
 def test_network_choice_runs_the_fashion_network(page, shots):
     page.get_by_role("tab", name="Test digit").click()
     page.get_by_label("The lean net trained on Fashion-MNIST: clothes, not digits (denoiser_fashion)").check()
     page.get_by_role("button", name="Run", exact=True).click()
-    page.wait_for_selector("#denoise-summary:has-text('True label: Ankle boot')")  # Fashion-MNIST's test image 0
+    page.wait_for_selector(
+        "#denoise-summary:has-text('True label: Ankle boot')"
+    )  # Fashion-MNIST's test image 0
     page.get_by_role("button", name="Sweep the strength").click()
     page.locator("#denoise-sweep canvas, #denoise-sweep svg .mark-line").first.wait_for()
     page.screenshot(path=str(shots / "denoise-fashion.png"), full_page=True)
-    page.get_by_label("Lean shared-encoder net (denoiser)").check()  # back to the tab's own for the next tests
+    page.get_by_label(
+        "Lean shared-encoder net (denoiser)"
+    ).check()  # back to the tab's own for the next tests
     page.get_by_role("button", name="Run", exact=True).click()
     page.wait_for_selector("#denoise-summary:has-text('True label: 7')")
 
 
-SEVEN = [[(0.3, 0.25), (0.7, 0.25)], [(0.7, 0.25), (0.45, 0.8)]]  # a top bar, then a diagonal down to the left
+SEVEN = [
+    [(0.3, 0.25), (0.7, 0.25)],
+    [(0.7, 0.25), (0.45, 0.8)],
+]  # a top bar, then a diagonal down to the left
 ONE = [[(0.5, 0.2), (0.5, 0.8)]]
 
 
@@ -121,7 +142,8 @@ def run_drawing(page, digit: int) -> None:
     page.wait_for_function(
         "(d) => { const t = document.querySelector('#denoise-summary').innerText;"
         " return t.includes('PSNR') && !t.includes('True label') && t.includes('prediction on the clean image ' + d); }",
-        arg=digit)
+        arg=digit,
+    )
 
 
 def test_draw_and_denoise(page, shots):
@@ -160,8 +182,10 @@ def test_brush_is_picked_in_another_language(page):
         context.close()
 
 
-@pytest.mark.skipif(not all(runtime.checkpoint_path(n).exists() for n in ("cluster_ae", "neuron_ae")),
-                    reason="no neuron checkpoints")
+@pytest.mark.skipif(
+    not all(runtime.checkpoint_path(n).exists() for n in ("cluster_ae", "neuron_ae")),
+    reason="no neuron checkpoints",
+)
 def test_neurons_tab_matrix_and_cell_click(page, shots):
     page.get_by_role("tab", name="Latent neurons").click()
     summary = page.locator("#neurons-summary")
@@ -173,7 +197,9 @@ def test_neurons_tab_matrix_and_cell_click(page, shots):
     page.get_by_text("True digit 3, most active neuron").wait_for(state="visible")
     # the selected cell's number stays readable: white on its shade, not on the white box Gradio
     # gives a selected cell's text
-    text, box = cell.locator(".text").evaluate("e => [getComputedStyle(e).color, getComputedStyle(e).backgroundColor]")
+    text, box = cell.locator(".text").evaluate(
+        "e => [getComputedStyle(e).color, getComputedStyle(e).backgroundColor]"
+    )
     assert text == "rgb(255, 255, 255)" and box == "rgba(0, 0, 0, 0)", (text, box)
     page.wait_for_selector("#neurons-mosaic img")
     page.screenshot(path=str(shots / "neurons.png"), full_page=True)
@@ -194,7 +220,10 @@ def hover(page, i: int, caption: str, sheet: str) -> tuple[float, float]:
     tip = page.locator("#latent-map .lm-tip")
     tip.wait_for(state="visible")
     assert tip.inner_text().startswith(caption)
-    assert page.locator("#latent-map .lm-text").evaluate("e => getComputedStyle(e).color") == "rgb(255, 255, 255)"
+    assert (
+        page.locator("#latent-map .lm-text").evaluate("e => getComputedStyle(e).color")
+        == "rgb(255, 255, 255)"
+    )
     sprite = page.locator("#latent-map .lm-digit").evaluate("e => getComputedStyle(e).backgroundImage")
     assert sheet in sprite
     loaded = page.evaluate("(u) => fetch(u).then(r => r.ok && r.headers.get('content-type'))", sprite[5:-2])
@@ -214,9 +243,13 @@ def test_explorer_link_hover_and_click(page, shots, server_url):
     captions.first.wait_for()
     assert captions.count() == 8
     # each neighbour's "#index · digit · distance" is shown whole, not cut off with an ellipsis
-    assert all(c.evaluate("e => e.scrollWidth <= e.clientWidth") for c in captions.all()), captions.all_inner_texts()
+    assert all(c.evaluate("e => e.scrollWidth <= e.clientWidth") for c in captions.all()), (
+        captions.all_inner_texts()
+    )
     page.wait_for_selector("#latent-map .js-plotly-plot")
-    page.wait_for_function("() => document.querySelector('#latent-map .js-plotly-plot')._lmData?.colour === 'pred'")
+    page.wait_for_function(
+        "() => document.querySelector('#latent-map .js-plotly-plot')._lmData?.colour === 'pred'"
+    )
     x, y = hover(page, 123, f"#123 digit {int(runtime.test_set().labels[123])}", "test-sprite")
     page.screenshot(path=str(shots / "explorer.png"), full_page=False)
     page.mouse.click(x, y)
@@ -226,12 +259,16 @@ def test_explorer_link_hover_and_click(page, shots, server_url):
     assert "point=123" in link and f"model={name}" in link and "color=pred" in link
 
 
-@pytest.mark.skipif(not latents.has_all("autoencoder"), reason="no map of all digits (python -m training export --split all)")
+@pytest.mark.skipif(
+    not latents.has_all("autoencoder"), reason="no map of all digits (python -m training export --split all)"
+)
 def test_explorer_map_of_all_digits_shows_training_digits(page, shots, server_url):
     """A link to the map of all 70,000 digits opens it with the digit set chosen; hovering a training
     digit shows it from its own sprite sheet; clicking it names it as a training digit."""
     page.goto(f"{server_url}?tab=explorer&model=autoencoder&proj=umap&dim=2&color=label&digits=all")
-    page.wait_for_function("() => document.querySelector('#latent-map .js-plotly-plot')?._lmData?.digits === 'all'")
+    page.wait_for_function(
+        "() => document.querySelector('#latent-map .js-plotly-plot')?._lmData?.digits === 'all'"
+    )
     assert page.get_by_label("All 70,000 (test, then train)").is_checked()
     # the training digit (of the first 10,000) farthest from any other point, so that it is the one hovered
     coords = latents.load_map("autoencoder", "all").coords["umap_2d"]
@@ -245,17 +282,24 @@ def test_explorer_map_of_all_digits_shows_training_digits(page, shots, server_ur
     assert "digits=all" in page.locator("#explorer-link textarea").input_value()
 
 
-@pytest.mark.skipif(not latents.has_all("autoencoder"), reason="no map of all digits (python -m training export --split all)")
+@pytest.mark.skipif(
+    not latents.has_all("autoencoder"), reason="no map of all digits (python -m training export --split all)"
+)
 def test_exported_page_of_all_digits_opens_offline(page):
     """The standalone page of the map of all digits draws its 70,000 points from the file alone,
     with the hover tip of a training digit from its inlined sprite sheet."""
     # its own tab: the blocked network must not outlive this test
     offline = page.context.browser.new_page(viewport={"width": 1400, "height": 1000})
     try:
-        offline.route("**/*", lambda route: route.abort() if not route.request.url.startswith("file:") else route.continue_())
+        offline.route(
+            "**/*",
+            lambda route: route.abort() if not route.request.url.startswith("file:") else route.continue_(),
+        )
         offline.goto(Path(latents.export_html("autoencoder", "pca", 2, "label", "all")).as_uri())
         offline.wait_for_function("() => document.querySelector('#map')._lmData?.x.length === 70000")
-        assert offline.evaluate("document.querySelector('#map')._lmData.sprites.every(s => s.startsWith('data:image/png'))")
+        assert offline.evaluate(
+            "document.querySelector('#map')._lmData.sprites.every(s => s.startsWith('data:image/png'))"
+        )
         x, y = offline.evaluate(POINT_XY.replace("#latent-map .js-plotly-plot", "#map"), 10_000 + 7)
         offline.mouse.move(x, y)
         offline.locator("#map .lm-tip").wait_for(state="visible")
@@ -269,7 +313,11 @@ def test_vae_manifold_click_decodes_the_point(page, shots, server_url):
     page.goto(server_url)
     page.get_by_role("tab", name="VAE").click()
     page.wait_for_selector("#vae-samples img")  # the tab opens with prior samples
-    for tab, shown in (("Interpolate", "#vae-strip img"), ("Sliders", "#vae-slid img"), ("Reconstruct", "#vae-recon img")):
+    for tab, shown in (
+        ("Interpolate", "#vae-strip img"),
+        ("Sliders", "#vae-slid img"),
+        ("Reconstruct", "#vae-recon img"),
+    ):
         page.get_by_role("tab", name=tab).click()
         page.wait_for_selector(shown)  # every sub-tab opens with an answer for its default inputs
     page.get_by_role("tab", name="Manifold (vae2d)").click()

@@ -10,16 +10,38 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from training.checkpoint import (REQUIRED_KEYS, CheckpointError, git_commit, load_checkpoint, read_metadata,
-                                 rewrite_metrics, run_summary, save_checkpoint, stages)
+from training.checkpoint import (
+    REQUIRED_KEYS,
+    CheckpointError,
+    git_commit,
+    load_checkpoint,
+    read_metadata,
+    rewrite_metrics,
+    run_summary,
+    save_checkpoint,
+    stages,
+)
 from training.models import MODELS, build_model, config_json
 
-METRICS = {"acc_clean": 98.25, "acc_noisy": 91.0, "psnr_recon_clamp": 21.37, "n_images": 10000, "nested": {"a": [1, 2.5]}}
+METRICS = {
+    "acc_clean": 98.25,
+    "acc_noisy": 91.0,
+    "psnr_recon_clamp": 21.37,
+    "n_images": 10000,
+    "nested": {"a": [1, 2.5]},
+}
 
 
 def save(model, path):
-    return save_checkpoint(model, path, METRICS, command="python -m training denoiser --smoke", device="cpu (test)",
-                           wall_time_s=12.34, dataset="MNIST (test)")
+    return save_checkpoint(
+        model,
+        path,
+        METRICS,
+        command="python -m training denoiser --smoke",
+        device="cpu (test)",
+        wall_time_s=12.34,
+        dataset="MNIST (test)",
+    )
 
 
 def images(seed=0):
@@ -58,7 +80,17 @@ def test_header(tmp_path, name):
     model = build_model(name).eval()
     path = save(model, tmp_path / "m.safetensors")
     meta = read_metadata(path)
-    for key in ("model", "config", "metrics", "command", "commit", "device", "wall_time_s", "dataset", "created"):
+    for key in (
+        "model",
+        "config",
+        "metrics",
+        "command",
+        "commit",
+        "device",
+        "wall_time_s",
+        "dataset",
+        "created",
+    ):
         assert key in meta and isinstance(meta[key], str), key
     assert meta["model"] == name
     assert meta["config"] == config_json(model)
@@ -83,13 +115,17 @@ def test_rewrite_metrics_keeps_weights_and_the_old_figures(tmp_path):
     model = build_model("denoiser").eval()
     path = save(model, tmp_path / "m.safetensors")
     before = read_metadata(path)
-    rewrite_metrics(path, {"acc_noisy": 92.5, "n_images": 10000}, "python -m training.evaluate m.safetensors --write")
+    rewrite_metrics(
+        path, {"acc_noisy": 92.5, "n_images": 10000}, "python -m training.evaluate m.safetensors --write"
+    )
     after = read_metadata(path)
     assert json.loads(after["metrics"]) == {**METRICS, "acc_noisy": 92.5}
     assert after["metrics_at_training"] == before["metrics"]
     assert after["rescored_by"] == "python -m training.evaluate m.safetensors --write"
     changed = ("metrics", "metrics_at_training", "rescored_by")
-    assert {k: v for k, v in after.items() if k not in changed} == {k: v for k, v in before.items() if k not in changed}
+    assert {k: v for k, v in after.items() if k not in changed} == {
+        k: v for k, v in before.items() if k not in changed
+    }
     loaded = load_checkpoint(path).state_dict()
     assert all(torch.equal(v, loaded[k]) for k, v in model.state_dict().items())
     # a second re-scoring keeps the training run's figures, not the first re-scoring's
@@ -98,6 +134,7 @@ def test_rewrite_metrics_keeps_weights_and_the_old_figures(tmp_path):
 
 
 # --- failures ------------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def denoiser_file(tmp_path_factory):
@@ -123,17 +160,23 @@ def test_missing_file(tmp_path):
 def test_truncated_file(tmp_path, denoiser_file, cut):
     raw = denoiser_file[0].read_bytes()
     header_len = struct.unpack("<Q", raw[:8])[0]
-    end = {"half": len(raw) // 2, "minus_one_byte": len(raw) - 1, "header_only": 8 + header_len, "empty": 0}[cut]
+    end = {"half": len(raw) // 2, "minus_one_byte": len(raw) - 1, "header_only": 8 + header_len, "empty": 0}[
+        cut
+    ]
     path = tmp_path / "cut.safetensors"
     path.write_bytes(raw[:end])
     assert_fails_naming(path)
 
 
-@pytest.mark.parametrize("data", [
-    np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes(),
-    struct.pack("<Q", 10) + b"0123456789",  # a plausible header length followed by junk
-    struct.pack("<Q", 2) + b"{}",  # a valid but empty safetensors file: no model/config header
-], ids=["random", "junk_header", "no_metadata"])
+@pytest.mark.parametrize(
+    "data",
+    [
+        np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes(),
+        struct.pack("<Q", 10) + b"0123456789",  # a plausible header length followed by junk
+        struct.pack("<Q", 2) + b"{}",  # a valid but empty safetensors file: no model/config header
+    ],
+    ids=["random", "junk_header", "no_metadata"],
+)
 def test_not_a_checkpoint(tmp_path, data):
     path = tmp_path / "bad.safetensors"
     path.write_bytes(data)
@@ -167,11 +210,15 @@ def test_header_names_the_other_model_with_its_own_config(tmp_path, denoiser_fil
     assert_fails_naming(with_header(tmp_path / "mismatch2.safetensors", denoiser_file, model="denoiser_ref"))
 
 
-@pytest.mark.parametrize("config", [
-    lambda c: {**c, "no_such_field": 3},  # unknown field
-    lambda c: "not json {",
-    lambda c: {**c, "widths": [16, 32]},  # the model cannot be built from it
-], ids=["unknown_field", "invalid_json", "bad_widths"])
+@pytest.mark.parametrize(
+    "config",
+    [
+        lambda c: {**c, "no_such_field": 3},  # unknown field
+        lambda c: "not json {",
+        lambda c: {**c, "widths": [16, 32]},  # the model cannot be built from it
+    ],
+    ids=["unknown_field", "invalid_json", "bad_widths"],
+)
 def test_bad_config_in_header(tmp_path, denoiser_file, config):
     new = config(json.loads(read_metadata(denoiser_file[0])["config"]))
     new = new if isinstance(new, str) else json.dumps(new)
@@ -187,8 +234,14 @@ def test_a_chain_of_warm_starts_keeps_every_stage():
     from training.model_card import totals
 
     def header(command, samples, minutes, parent=None):
-        meta = {"command": command, "commit": "c" * 40, "device": "cpu", "wall_time_s": str(60.0 * minutes),
-                "metrics": json.dumps({"train_samples": samples}), "config": "{}"}
+        meta = {
+            "command": command,
+            "commit": "c" * 40,
+            "device": "cpu",
+            "wall_time_s": str(60.0 * minutes),
+            "metrics": json.dumps({"train_samples": samples}),
+            "config": "{}",
+        }
         if parent is not None:
             meta["parent"] = json.dumps(run_summary(parent))
         return meta
@@ -201,8 +254,15 @@ def test_a_chain_of_warm_starts_keeps_every_stage():
     assert "parent" not in run_summary(first)  # a run without a parent summarises as before
 
 
-@pytest.mark.parametrize("model, dataset, stem", [("denoiser", "mnist", "denoiser"), ("denoiser", "fashion", "denoiser_fashion"),
-                                                  ("denoiser_ref", "fashion", "denoiser_ref_fashion"), ("vae2d", "mnist", "vae2d")])
+@pytest.mark.parametrize(
+    "model, dataset, stem",
+    [
+        ("denoiser", "mnist", "denoiser"),
+        ("denoiser", "fashion", "denoiser_fashion"),
+        ("denoiser_ref", "fashion", "denoiser_ref_fashion"),
+        ("vae2d", "mnist", "vae2d"),
+    ],
+)
 def test_checkpoint_names_carry_the_data_set(model, dataset, stem):
     from training.checkpoint import checkpoint_stem, parse_stem
 

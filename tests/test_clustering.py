@@ -3,7 +3,14 @@
 import numpy as np
 import pytest
 
-from training.clustering import confusion, hungarian_mapping, majority_mapping, mapped_accuracy, matched_order, scores
+from training.clustering import (
+    confusion,
+    hungarian_mapping,
+    majority_mapping,
+    mapped_accuracy,
+    matched_order,
+    scores,
+)
 
 
 def test_permuted_identity_scores_100():

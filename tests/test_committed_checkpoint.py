@@ -40,5 +40,7 @@ def test_reevaluation_matches_header():
 
 def test_model_card_is_up_to_date():
     root = CKPT.parent.parent
-    out = subprocess.run([sys.executable, "-m", "training.model_card", "--check"], cwd=root, capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "training.model_card", "--check"], cwd=root, capture_output=True, text=True
+    )
     assert out.returncode == 0, out.stdout + out.stderr

@@ -5,7 +5,16 @@ import pytest
 import torch
 
 import training.data as data
-from training.data import CLASS_NAMES, DATASETS, DataUnavailable, MNIST, Split, load_dataset, load_mnist, to_float, train_val_split
+from training.data import (
+    CLASS_NAMES,
+    MNIST,
+    DataUnavailable,
+    Split,
+    load_dataset,
+    load_mnist,
+    to_float,
+    train_val_split,
+)
 
 
 @pytest.fixture(scope="module")
@@ -93,10 +102,13 @@ def test_to_float(mnist):
     assert x.min() >= 0 and x.max() <= 1
     assert torch.allclose(x[:, 0] * 255, imgs.float())
     assert torch.equal(imgs, before)
-    assert torch.equal(to_float(torch.tensor([[[0, 255]]], dtype=torch.uint8)), torch.tensor([[[[0.0, 1.0]]]]))
+    assert torch.equal(
+        to_float(torch.tensor([[[0, 255]]], dtype=torch.uint8)), torch.tensor([[[[0.0, 1.0]]]])
+    )
 
 
 # --- error paths ---------------------------------------------------------------------------------
+
 
 def test_all_sources_failing(monkeypatch):
     def broken_a():
@@ -105,7 +117,11 @@ def test_all_sources_failing(monkeypatch):
     def broken_b():
         raise ImportError("no such package")
 
-    monkeypatch.setattr(data, "SOURCES", {**data.SOURCES, "mnist": (("first fake source", broken_a), ("second fake source", broken_b))})
+    monkeypatch.setattr(
+        data,
+        "SOURCES",
+        {**data.SOURCES, "mnist": (("first fake source", broken_a), ("second fake source", broken_b))},
+    )
     monkeypatch.setattr(data, "_cache", {})
     with pytest.raises(DataUnavailable) as e:
         load_mnist()
@@ -120,7 +136,9 @@ def test_fashion_names_every_source_it_tried(monkeypatch, tmp_path):
     """No local copy, no Debian package, no network: the message lists all three."""
     monkeypatch.setattr(data, "FASHION_DIR", tmp_path / "none")
     monkeypatch.setattr(data, "DEBIAN_FASHION_DIR", tmp_path / "no-package")
-    monkeypatch.setattr(data, "_from_torchvision", lambda dataset="mnist": (_ for _ in ()).throw(OSError("offline")))
+    monkeypatch.setattr(
+        data, "_from_torchvision", lambda dataset="mnist": (_ for _ in ()).throw(OSError("offline"))
+    )
     monkeypatch.setattr(data, "_cache", {})
     with pytest.raises(DataUnavailable) as e:
         load_dataset("fashion")
@@ -131,7 +149,9 @@ def test_fashion_names_every_source_it_tried(monkeypatch, tmp_path):
 
 def test_wrong_sizes_fall_through_to_next_source(monkeypatch, mnist):
     tiny = MNIST(Split(mnist.train.images[:10], mnist.train.labels[:10]), mnist.test, source="tiny")
-    monkeypatch.setattr(data, "SOURCES", {**data.SOURCES, "mnist": (("tiny", lambda: tiny), ("real", lambda: mnist))})
+    monkeypatch.setattr(
+        data, "SOURCES", {**data.SOURCES, "mnist": (("tiny", lambda: tiny), ("real", lambda: mnist))}
+    )
     monkeypatch.setattr(data, "_cache", {})
     # no side effects on the data folder from this fake source
     monkeypatch.setattr(data, "_write_idx_cache", lambda d: None, raising=False)

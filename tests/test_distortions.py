@@ -5,8 +5,15 @@ import pytest
 import torch
 
 from training import distortions as D
-from training.distortions import (DISTORTIONS, clamp_noise, distort, distort_mixed, fractional_noise,
-                                  remove_rows_cols, translate)
+from training.distortions import (
+    DISTORTIONS,
+    clamp_noise,
+    distort,
+    distort_mixed,
+    fractional_noise,
+    remove_rows_cols,
+    translate,
+)
 
 SEEDS = [0, 1, 7, 1234]
 H = W = 28
@@ -40,7 +47,9 @@ def gen(seed: int) -> torch.Generator:
 def shifted(img: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
     """Zero-filled integer shift of a (28, 28) image: out[i, j] = img[i - dy, j - dx]."""
     out = torch.zeros_like(img)
-    out[max(dy, 0) : H + min(dy, 0), max(dx, 0) : W + min(dx, 0)] = img[max(-dy, 0) : H - max(dy, 0), max(-dx, 0) : W - max(dx, 0)]
+    out[max(dy, 0) : H + min(dy, 0), max(dx, 0) : W + min(dx, 0)] = img[
+        max(-dy, 0) : H - max(dy, 0), max(-dx, 0) : W - max(dx, 0)
+    ]
     return out
 
 
@@ -68,6 +77,7 @@ FUNCS = {
 
 # --- common properties -------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("seed", SEEDS)
 @pytest.mark.parametrize("name", list(FUNCS))
@@ -93,6 +103,7 @@ def test_same_seed_same_output_different_seed_different_output(name):
 
 
 # --- translate -----------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("seed", SEEDS)
 def test_translate_is_an_in_frame_integer_shift(seed):
@@ -138,6 +149,7 @@ def test_translate_shifts_vary_when_there_is_room_and_not_when_there_is_none():
 
 # --- remove_rows_cols ----------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("seed", SEEDS)
 @pytest.mark.parametrize("n", [0, 1, 14, 28])
 def test_remove_rows_cols_zeroes_exactly_n_lines(n, seed):
@@ -167,6 +179,7 @@ def test_remove_rows_cols_rejects_bad_n(n):
 
 # --- clamp_noise / fractional_noise --------------------------------------------------------------
 
+
 @pytest.mark.parametrize("seed", SEEDS)
 @pytest.mark.parametrize("sigma", [0.5, 3.0])
 def test_noise_range(seed, sigma):
@@ -182,13 +195,18 @@ def test_sigma_zero():
     x[0, 0, :, :4] = torch.tensor([0.0, 0.3, 0.5, 1.0])
     assert torch.equal(clamp_noise(x, gen(0), sigma=0.0), x)
     frac = fractional_noise(x, gen(0), sigma=0.0)
-    assert torch.allclose(frac[0, 0, :, :4], torch.tensor([0.0, 0.3, 0.5, 0.0]).expand(28, 4))  # frac(1.0) = 0
+    assert torch.allclose(
+        frac[0, 0, :, :4], torch.tensor([0.0, 0.3, 0.5, 0.0]).expand(28, 4)
+    )  # frac(1.0) = 0
 
 
-@pytest.mark.parametrize("noise, fractional_expected, clamp_expected", [
-    (0.2, [0.1, 0.3, 0.2], [1.0, 0.3, 0.2]),  # 0.9 + 0.2 = 1.1 -> fractional part 0.1
-    (-0.2, [0.7, 0.0, 0.0], [0.7, 0.0, 0.0]),  # 0.1 - 0.2 = -0.1 -> 0
-])
+@pytest.mark.parametrize(
+    "noise, fractional_expected, clamp_expected",
+    [
+        (0.2, [0.1, 0.3, 0.2], [1.0, 0.3, 0.2]),  # 0.9 + 0.2 = 1.1 -> fractional part 0.1
+        (-0.2, [0.7, 0.0, 0.0], [0.7, 0.0, 0.0]),  # 0.1 - 0.2 = -0.1 -> 0
+    ],
+)
 def test_noise_arithmetic_with_fixed_noise(monkeypatch, noise, fractional_expected, clamp_expected):
     # replace the normal draw by a constant so that the arithmetic is checkable: sigma * z = noise
     def fixed_randn(shape, generator=None, device=None, dtype=None):
@@ -204,6 +222,7 @@ def test_noise_arithmetic_with_fixed_noise(monkeypatch, noise, fractional_expect
 
 
 # --- distort / distort_mixed ---------------------------------------------------------------------
+
 
 def test_distort_unknown_kind_names_the_known_ones():
     with pytest.raises(ValueError) as e:

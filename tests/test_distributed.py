@@ -17,7 +17,6 @@ from safetensors.torch import load_file
 from training.checkpoint import load_checkpoint, read_metadata
 
 
-
 def run(args, cwd):
     out = subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-4000:]
@@ -25,8 +24,27 @@ def run(args, cwd):
 
 
 def torchrun(model, out, root):
-    return run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                "-m", "training", model, "--smoke", "--epochs", "2", "--device", "cpu", "--out", str(out)], root)
+    return run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            "-m",
+            "training",
+            model,
+            "--smoke",
+            "--epochs",
+            "2",
+            "--device",
+            "cpu",
+            "--out",
+            str(out),
+        ],
+        root,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -38,11 +56,26 @@ def root():
 
 def test_two_processes_write_what_one_writes(root, tmp_path):
     torchrun("vae2d", tmp_path / "ddp.safetensors", root)
-    run([sys.executable, "-m", "training", "vae2d", "--smoke", "--epochs", "2", "--device", "cpu",
-         "--out", str(tmp_path / "one.safetensors")], root)
+    run(
+        [
+            sys.executable,
+            "-m",
+            "training",
+            "vae2d",
+            "--smoke",
+            "--epochs",
+            "2",
+            "--device",
+            "cpu",
+            "--out",
+            str(tmp_path / "one.safetensors"),
+        ],
+        root,
+    )
     ddp, one = load_file(str(tmp_path / "ddp.safetensors")), load_file(str(tmp_path / "one.safetensors"))
     assert ddp.keys() == one.keys()
     from training.models import build_model
+
     torch.manual_seed(0)
     init = build_model("vae2d").state_dict()
     # Adam divides each gradient entry by its running RMS, so entries whose gradient is near zero

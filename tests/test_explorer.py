@@ -8,16 +8,18 @@ import pytest
 import torch
 from gradio_client import handle_file
 from PIL import Image
+from refusals import assert_refused
 
 from explorer import latents, runtime
 from training.checkpoint import load_checkpoint, read_metadata
 from training.evaluate import batched
 from training.export import map_path, read_map
 from training.projection import place
-from refusals import assert_refused
 
 NAMES = latents.available()
-pytestmark = pytest.mark.skipif("autoencoder" not in NAMES, reason="no autoencoder map (python -m training export)")
+pytestmark = pytest.mark.skipif(
+    "autoencoder" not in NAMES, reason="no autoencoder map (python -m training export)"
+)
 
 
 def stored(name):
@@ -27,12 +29,16 @@ def stored(name):
 @pytest.mark.parametrize("name", NAMES)
 def test_committed_map_belongs_to_the_committed_checkpoint(name):
     tensors, header = stored(name)
-    assert header["checkpoint_created"] == read_metadata(runtime.checkpoint_path(name))["created"], "rerun the export"
+    assert header["checkpoint_created"] == read_metadata(runtime.checkpoint_path(name))["created"], (
+        "rerun the export"
+    )
     test = runtime.test_set()
     assert int(header["n_points"]) == len(test.labels) and torch.equal(tensors["labels"], test.labels.long())
     model = load_checkpoint(runtime.checkpoint_path(name))
     again = batched(model.encode, test.images[:300], "cpu")
-    assert torch.allclose(again, tensors["latents"][:300], atol=1e-4), "the stored latents are the checkpoint's"
+    assert torch.allclose(again, tensors["latents"][:300], atol=1e-4), (
+        "the stored latents are the checkpoint's"
+    )
     quality = json.loads(header["quality"])
     for key, coords in tensors.items():
         if key.endswith(("_2d", "_3d")):
@@ -47,7 +53,9 @@ def test_autoencoder_map_quality_and_predictions():
     assert q["umap_2d"]["trustworthiness"] >= 0.97  # the aim for UMAP
     clf = json.loads(read_metadata(runtime.checkpoint_path("latent_classifier"))["metrics"])
     # colouring by prediction uses the latent classifier trained on this very code
-    assert q["pred_source"].startswith("latent_classifier") and q["pred_accuracy"] == pytest.approx(clf["acc"], abs=0.01)
+    assert q["pred_source"].startswith("latent_classifier") and q["pred_accuracy"] == pytest.approx(
+        clf["acc"], abs=0.01
+    )
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -75,15 +83,24 @@ def test_view_switches_model_projection_and_colour(client):
     assert "trustworthiness" in quality and link.startswith("?")
     data3 = json.loads(client.predict("autoencoder", "umap", 3, "correct", -1, api_name="/explorer_view")[0])
     assert len(data3["z"]) == 10_000 and data3["legend"] == ["correct", "wrong"]
-    assert set(data3["c"]) == {0, 1} and all((p != t) == c for p, t, c in zip(data3["pred"], data3["label"], data3["c"]))
+    assert set(data3["c"]) == {0, 1} and all(
+        (p != t) == c for p, t, c in zip(data3["pred"], data3["label"], data3["c"])
+    )
     for name in NAMES:
-        assert json.loads(client.predict(name, "tsne" if name != "vae2d" else "latent", 2, "pred", -1,
-                                         api_name="/explorer_view")[0])["model"] == name
+        assert (
+            json.loads(
+                client.predict(
+                    name, "tsne" if name != "vae2d" else "latent", 2, "pred", -1, api_name="/explorer_view"
+                )[0]
+            )["model"]
+            == name
+        )
 
 
 def test_clicked_point_shows_digit_reconstruction_and_neighbours(client):
-    value, digit, recon, info, gallery, code, link = client.predict("autoencoder", "umap", 2, "label", 42,
-                                                                    api_name="/explorer_point")
+    value, digit, recon, info, gallery, code, link = client.predict(
+        "autoencoder", "umap", 2, "label", 42, api_name="/explorer_point"
+    )
     label = int(runtime.test_set().labels[42])
     assert f"true digit **{label}**" in info and len(gallery) == 8
     overlay = json.loads(value)["overlay"]
@@ -103,30 +120,44 @@ def test_switching_model_keeps_the_closest_view():
     assert latents.usable(m, "latent", 2, "neuron", 10_000) == ("umap", 2, "label", -1)
     assert latents.usable(m, "tsne", 2, "correct", 5) == ("tsne", 2, "correct", 5)
     proj, dim, colour, digits, value, _, link = latents.model_switched("autoencoder", "latent", 2, "label", 3)
-    assert (proj, dim, colour, digits) == ("umap", 2, "label", "test") and json.loads(value)["overlay"]["point"]["index"] == 3
+    assert (proj, dim, colour, digits) == ("umap", 2, "label", "test") and json.loads(value)["overlay"][
+        "point"
+    ]["index"] == 3
     assert "point=3" in link
 
 
 def test_share_links_round_trip():
-    for view in ({"model": "autoencoder", "proj": "tsne", "dim": 2, "color": "correct", "point": 7, "digits": "test"},
-                 {"model": NAMES[-1], "proj": "umap", "dim": 3, "color": "label", "point": -1, "digits": "test"},
-                 {"model": "autoencoder", "proj": "pca", "dim": 2, "color": "pred", "point": 61234, "digits": "all"}):
-        query = latents.share_query(view["model"], view["proj"], view["dim"], view["color"], view["point"], view["digits"])
+    for view in (
+        {"model": "autoencoder", "proj": "tsne", "dim": 2, "color": "correct", "point": 7, "digits": "test"},
+        {"model": NAMES[-1], "proj": "umap", "dim": 3, "color": "label", "point": -1, "digits": "test"},
+        {"model": "autoencoder", "proj": "pca", "dim": 2, "color": "pred", "point": 61234, "digits": "all"},
+    ):
+        query = latents.share_query(
+            view["model"], view["proj"], view["dim"], view["color"], view["point"], view["digits"]
+        )
         assert latents.parse_query(dict(urllib.parse.parse_qsl(query[1:]))) == view
     assert latents.parse_query({}) is None  # a plain visit opens the default tab
-    junk = latents.parse_query({"tab": "explorer", "model": "<script>", "dim": "9", "point": "x", "digits": "x"})
+    junk = latents.parse_query(
+        {"tab": "explorer", "model": "<script>", "dim": "9", "point": "x", "digits": "x"}
+    )
     assert junk["model"] in NAMES and junk["dim"] == 2 and junk["point"] == -1 and junk["digits"] == "test"
-    assert "digits" not in latents.share_query("autoencoder", "umap", 2, "label", -1)  # old links stay as they were
+    assert "digits" not in latents.share_query(
+        "autoencoder", "umap", 2, "label", -1
+    )  # old links stay as they were
 
 
 def test_selection_grid_counts_and_csv(client):
     picked = [0, 1, 2, 3, 4, 9999]
-    grid, text, csv_path = client.predict("autoencoder", "umap", 2, json.dumps(picked), api_name="/explorer_selection")
+    grid, text, csv_path = client.predict(
+        "autoencoder", "umap", 2, json.dumps(picked), api_name="/explorer_selection"
+    )
     labels = runtime.test_set().labels
     assert text.startswith("**6 points**")
     rows = open(csv_path).read().strip().splitlines()
     assert rows[0] == "index,label,prediction,x,y" and len(rows) == 7
-    assert [int(r.split(",")[0]) for r in rows[1:]] == picked and [int(r.split(",")[1]) for r in rows[1:]] == labels[picked].tolist()
+    assert [int(r.split(",")[0]) for r in rows[1:]] == picked and [
+        int(r.split(",")[1]) for r in rows[1:]
+    ] == labels[picked].tolist()
     assert Image.open(grid).size == (560, 56)  # 10 columns x 1 row of 28 px at 2x
 
 
@@ -135,12 +166,15 @@ def test_drawing_and_upload_land_near_the_digit(client, tmp_path):
     img = test.images[0].numpy()
     path = tmp_path / "digit.png"
     Image.fromarray(255 - img).resize((140, 140), Image.BILINEAR).save(path)
-    value, seen, text, gallery = client.predict("autoencoder", "umap", 2, "label", handle_file(str(path)),
-                                                api_name="/explorer_upload")
+    value, seen, text, gallery = client.predict(
+        "autoencoder", "umap", 2, "label", handle_file(str(path)), api_name="/explorer_upload"
+    )
     drawn = json.loads(value)["overlay"]["drawn"]
     assert set(drawn) == {"x", "y"} and len(gallery) == 8 and "vote" in text
     sketch = {"background": None, "layers": [], "composite": handle_file(str(path))}
-    value2, _, text2, _ = client.predict("autoencoder", "umap", 2, "label", sketch, api_name="/explorer_drawing")
+    value2, _, text2, _ = client.predict(
+        "autoencoder", "umap", 2, "label", sketch, api_name="/explorer_drawing"
+    )
     assert json.loads(value2)["overlay"]["drawn"] == drawn and text2 == text
 
 
@@ -152,11 +186,19 @@ def test_exported_page_is_standalone(client):
 
 BAD = [
     ("/explorer_view", ("nope", "umap", 2, "label", -1), "Unknown model|not in the list of choices"),
-    ("/explorer_view", ("autoencoder", "mds", 2, "label", -1), "Unknown projection|not in the list of choices"),
+    (
+        "/explorer_view",
+        ("autoencoder", "mds", 2, "label", -1),
+        "Unknown projection|not in the list of choices",
+    ),
     ("/explorer_view", ("autoencoder", "tsne", 3, "label", -1), "no 3-d tsne map"),
     ("/explorer_view", ("autoencoder", "latent", 2, "label", -1), "no 2-d latent map"),
     ("/explorer_view", ("autoencoder", "umap", 2, "neuron", -1), "not digit neurons"),
-    ("/explorer_point", ("autoencoder", "umap", 2, "label", 10_000), "whole number from 0 to 9999|greater than maximum"),
+    (
+        "/explorer_point",
+        ("autoencoder", "umap", 2, "label", 10_000),
+        "whole number from 0 to 9999|greater than maximum",
+    ),
     ("/explorer_point", ("autoencoder", "umap", 2, "label", None), "whole number"),
     ("/explorer_selection", ("autoencoder", "umap", 2, "not json"), "JSON list"),
     ("/explorer_selection", ("autoencoder", "umap", 2, "[]"), "Select some points"),
@@ -164,11 +206,27 @@ BAD = [
     ("/explorer_decode", ("autoencoder", "zz"), "hexadecimal"),
     ("/explorer_decode", ("autoencoder", "00"), "24 bytes"),
     ("/explorer_decode", ("autoencoder", "0000c07f" * 6), "NaN"),
-    ("/explorer_drawing", ("autoencoder", "umap", 2, "label", {"background": None, "layers": [], "composite": None}), "empty"),
+    (
+        "/explorer_drawing",
+        ("autoencoder", "umap", 2, "label", {"background": None, "layers": [], "composite": None}),
+        "empty",
+    ),
     ("/explorer_upload", ("autoencoder", "umap", 2, "label", None), "Upload an image"),
-    ("/explorer_view", ("autoencoder", "umap", 2, "label", -1, "some"), "Unknown digit set|not in the list of choices"),
-    ("/explorer_view", ("autoencoder", "tsne", 2, "label", -1, "all"), "no 2-d tsne map of all digits|export autoencoder --split all"),  # without the map: how to make it
-    ("/explorer_point", ("autoencoder", "umap", 2, "label", 70_000, "all"), "whole number from 0 to 69999|greater than maximum"),
+    (
+        "/explorer_view",
+        ("autoencoder", "umap", 2, "label", -1, "some"),
+        "Unknown digit set|not in the list of choices",
+    ),
+    (
+        "/explorer_view",
+        ("autoencoder", "tsne", 2, "label", -1, "all"),
+        "no 2-d tsne map of all digits|export autoencoder --split all",
+    ),  # without the map: how to make it
+    (
+        "/explorer_point",
+        ("autoencoder", "umap", 2, "label", 70_000, "all"),
+        "whole number from 0 to 69999|greater than maximum",
+    ),
 ]
 
 
@@ -180,13 +238,17 @@ def test_bad_input_gets_a_message(client, api, args, message):
 # ---- the maps of all 70,000 digits ---------------------------------------------------------------
 
 ALL = [n for n in NAMES if latents.has_all(n)]
-needs_all = pytest.mark.skipif("autoencoder" not in ALL, reason="no map of all digits (python -m training export --split all)")
+needs_all = pytest.mark.skipif(
+    "autoencoder" not in ALL, reason="no map of all digits (python -m training export --split all)"
+)
 
 
 @pytest.mark.parametrize("name", ALL)
 def test_committed_map_of_all_digits_belongs_to_the_committed_checkpoint(name):
     tensors, header = read_map(map_path(runtime.checkpoint_path(name), "all"))
-    assert header["checkpoint_created"] == read_metadata(runtime.checkpoint_path(name))["created"], "rerun the export"
+    assert header["checkpoint_created"] == read_metadata(runtime.checkpoint_path(name))["created"], (
+        "rerun the export"
+    )
     test, train = runtime.test_set(), runtime.train_set()
     assert (header["n_points"], header["n_test"]) == ("70000", "10000") and "latents" not in tensors
     assert torch.equal(tensors["labels"].long(), torch.cat([test.labels, train.labels]))
@@ -197,19 +259,26 @@ def test_committed_map_of_all_digits_belongs_to_the_committed_checkpoint(name):
     assert maps and all(tensors[k].shape == (70_000, 2) and torch.isfinite(tensors[k]).all() for k in maps)
     assert all(0 < quality[k]["trustworthiness"] <= 1 for k in maps)
     source = quality["pred_source"]
-    if source.startswith(("its classifier head", "latent_classifier")):  # not a vote or a mapping fitted to the digits
-        assert torch.equal(tensors["pred"][:10_000].long(), test_map["pred"]), "the same predictions as the test map"
+    if source.startswith(
+        ("its classifier head", "latent_classifier")
+    ):  # not a vote or a mapping fitted to the digits
+        assert torch.equal(tensors["pred"][:10_000].long(), test_map["pred"]), (
+            "the same predictions as the test map"
+        )
 
 
 @needs_all
 def test_view_of_all_digits_and_a_training_point(client):
-    value, quality, link = client.predict("autoencoder", "umap", 2, "label", -1, "all", api_name="/explorer_view")
+    value, quality, link = client.predict(
+        "autoencoder", "umap", 2, "label", -1, "all", api_name="/explorer_view"
+    )
     data = json.loads(value)
     assert len(data["x"]) == 70_000 and data["n_test"] == 10_000 and len(data["sprites"]) == 7
     assert "70,000 digits" in data["title"] and "training digits" in quality and "digits=all" in link
     train = runtime.train_set()
-    value, digit, recon, info, gallery, code, link = client.predict("autoencoder", "umap", 2, "label", 10_005, "all",
-                                                                    api_name="/explorer_point")
+    value, digit, recon, info, gallery, code, link = client.predict(
+        "autoencoder", "umap", 2, "label", 10_005, "all", api_name="/explorer_point"
+    )
     assert f"Training digit #5 (point 10005)**: true digit **{int(train.labels[5])}**" in info
     assert np.array_equal(np.asarray(Image.open(digit).convert("L"))[::8, ::8], train.images[5].numpy())
     overlay = json.loads(value)["overlay"]
@@ -221,16 +290,20 @@ def test_view_of_all_digits_and_a_training_point(client):
 
 @needs_all
 def test_selection_and_placement_among_all_digits(client, tmp_path):
-    grid, text, csv_path = client.predict("autoencoder", "umap", 2, json.dumps([3, 10_000, 69_999]), "all",
-                                          api_name="/explorer_selection")
+    grid, text, csv_path = client.predict(
+        "autoencoder", "umap", 2, json.dumps([3, 10_000, 69_999]), "all", api_name="/explorer_selection"
+    )
     rows = open(csv_path).read().strip().splitlines()
     train = runtime.train_set()
     assert rows[0] == "index,set,set_index,label,prediction,x,y" and "2 training digits" in text
-    assert rows[2].startswith(f"10000,train,0,{int(train.labels[0])},") and rows[3].startswith(f"69999,train,59999,{int(train.labels[59999])},")
+    assert rows[2].startswith(f"10000,train,0,{int(train.labels[0])},") and rows[3].startswith(
+        f"69999,train,59999,{int(train.labels[59999])},"
+    )
     path = tmp_path / "digit.png"
     Image.fromarray(255 - runtime.test_set().images[0].numpy()).save(path)
-    value, _, text, gallery = client.predict("autoencoder", "umap", 2, "label", handle_file(str(path)), "all",
-                                             api_name="/explorer_upload")
+    value, _, text, gallery = client.predict(
+        "autoencoder", "umap", 2, "label", handle_file(str(path)), "all", api_name="/explorer_upload"
+    )
     data = json.loads(value)
     assert len(data["x"]) == 70_000 and set(data["overlay"]["drawn"]) == {"x", "y"} and len(gallery) == 8
 
@@ -238,8 +311,14 @@ def test_selection_and_placement_among_all_digits(client, tmp_path):
 @needs_all
 def test_switching_to_a_model_without_a_map_of_all_digits_falls_back(monkeypatch):
     monkeypatch.setattr(latents, "has_all", lambda name: False)
-    proj, dim, colour, digits, value, _, _ = latents.model_switched("autoencoder", "umap", 2, "label", 12_345, "all")
-    assert digits == "test" and len(json.loads(value)["x"]) == 10_000 and "point" not in json.loads(value)["overlay"]
+    proj, dim, colour, digits, value, _, _ = latents.model_switched(
+        "autoencoder", "umap", 2, "label", 12_345, "all"
+    )
+    assert (
+        digits == "test"
+        and len(json.loads(value)["x"]) == 10_000
+        and "point" not in json.loads(value)["overlay"]
+    )
 
 
 def test_latent_text_shows_a_short_latent_whole_and_a_long_one_cut():

@@ -11,7 +11,6 @@ from training.checkpoint import save_checkpoint
 from training.models import build_model
 
 
-
 def start_app(folder: Path, monkeypatch) -> dict:
     """Build the app against a folder of checkpoints; the warning shown in the tab and the answer
     of an endpoint."""
@@ -41,15 +40,25 @@ def make(folder: Path, case: str) -> Path:
     if case == "corrupt":
         path.write_bytes(os.urandom(3000))
     elif case == "truncated":
-        save_checkpoint(build_model("denoiser"), path, {}, command="x", device="cpu", wall_time_s=0, dataset="x")
+        save_checkpoint(
+            build_model("denoiser"), path, {}, command="x", device="cpu", wall_time_s=0, dataset="x"
+        )
         path.write_bytes(path.read_bytes()[:5000])
     elif case == "other model":  # a VAE saved under the denoiser's name
         save_checkpoint(build_model("vae2d"), path, {}, command="x", device="cpu", wall_time_s=0, dataset="x")
     elif case == "mismatched":  # the header's config does not fit the tensors
-        save_checkpoint(build_model("denoiser", {"widths": [8, 16, 32]}), path, {}, command="x", device="cpu",
-                        wall_time_s=0, dataset="x")
-        from safetensors.torch import load_file, save_file
+        save_checkpoint(
+            build_model("denoiser", {"widths": [8, 16, 32]}),
+            path,
+            {},
+            command="x",
+            device="cpu",
+            wall_time_s=0,
+            dataset="x",
+        )
         from safetensors import safe_open
+        from safetensors.torch import load_file, save_file
+
         with safe_open(str(path), "pt") as f:
             meta = f.metadata()
         meta["config"] = json.dumps({**json.loads(meta["config"]), "widths": [16, 48, 96]})
@@ -74,10 +83,13 @@ def test_good_checkpoint_has_no_warning(monkeypatch):
     assert result == {"warning": None, "error": None}
 
 
-@pytest.mark.parametrize("name, recipe, trained, wanted", [
-    ("denoiser_fashion", {}, "MNIST", "Fashion-MNIST"),  # the MNIST net copied over the Fashion one
-    ("denoiser", {"dataset": "fashion"}, "Fashion-MNIST", "MNIST"),  # and the other way round
-])
+@pytest.mark.parametrize(
+    "name, recipe, trained, wanted",
+    [
+        ("denoiser_fashion", {}, "MNIST", "Fashion-MNIST"),  # the MNIST net copied over the Fashion one
+        ("denoiser", {"dataset": "fashion"}, "Fashion-MNIST", "MNIST"),  # and the other way round
+    ],
+)
 def test_a_network_of_the_wrong_data_set_is_refused(tmp_path, monkeypatch, name, recipe, trained, wanted):
     """Same architecture, other classes: it would answer, wrongly, so it is refused by name."""
     import gradio as gr
@@ -85,8 +97,16 @@ def test_a_network_of_the_wrong_data_set_is_refused(tmp_path, monkeypatch, name,
     from explorer import denoise, runtime
 
     path = tmp_path / f"{name}.safetensors"
-    save_checkpoint(build_model("denoiser"), path, {}, command="x", device="cpu", wall_time_s=0, dataset=trained,
-                    extra={"recipe": recipe})
+    save_checkpoint(
+        build_model("denoiser"),
+        path,
+        {},
+        command="x",
+        device="cpu",
+        wall_time_s=0,
+        dataset=trained,
+        extra={"recipe": recipe},
+    )
     monkeypatch.setattr(runtime, "CHECKPOINT_DIR", tmp_path)
     runtime.model.cache_clear()
     try:

@@ -17,7 +17,9 @@ from PIL import Image
 
 from explorer import latents, runtime
 
-pytestmark = pytest.mark.skipif(not runtime.checkpoint_path("denoiser").exists(), reason="no denoiser checkpoint")
+pytestmark = pytest.mark.skipif(
+    not runtime.checkpoint_path("denoiser").exists(), reason="no denoiser checkpoint"
+)
 
 # every refusal must say what is wrong; gradio's own generic text for a crash is not one of these
 # ("validation error": a payload that does not fit the component's data model, refused by gradio)
@@ -27,7 +29,9 @@ CLEAR = re.compile(
     re.I,
 )
 GOOD = (14, 0.5, 0)  # rows/cols, sigma, seed
-NEURONS = runtime.checkpoint_path("cluster_ae").exists()  # the Latent neurons tab's upload gets the same files
+NEURONS = runtime.checkpoint_path(
+    "cluster_ae"
+).exists()  # the Latent neurons tab's upload gets the same files
 EXPLORER = "autoencoder" in latents.available()  # and the explorer's
 
 
@@ -56,7 +60,12 @@ def valid_pictures() -> dict[str, bytes]:
     for mode, fmt in itertools.product(["L", "RGB", "RGBA", "LA", "P", "I;16", "I", "1"], ["PNG", "TIFF"]):
         if (mode, fmt) == ("I", "PNG"):
             continue  # Pillow no longer writes 32-bit PNGs
-        out[f"{mode}-{fmt}"] = encode(big.convert(mode) if mode != "I;16" else Image.fromarray((d.astype(np.uint16) * 257)).resize((112, 112)), fmt)
+        out[f"{mode}-{fmt}"] = encode(
+            big.convert(mode)
+            if mode != "I;16"
+            else Image.fromarray(d.astype(np.uint16) * 257).resize((112, 112)),
+            fmt,
+        )
     for fmt in ["JPEG", "BMP", "GIF", "WEBP"]:
         out[f"L-{fmt}"] = encode(big, fmt)
     out["CMYK-TIFF"] = encode(big.convert("CMYK"), "TIFF")
@@ -67,7 +76,10 @@ def valid_pictures() -> dict[str, bytes]:
     out["alpha-only-PNG"] = encode(Image.fromarray(alpha, "RGBA"), "PNG")
     tall, wide = np.zeros((600, 28), np.uint8), np.zeros((28, 900), np.uint8)
     tall[300:328], wide[:, 400:428] = d, d  # a digit on a long strip of background
-    out["tall-PNG"], out["wide-PNG"] = encode(Image.fromarray(tall), "PNG"), encode(Image.fromarray(wide), "PNG")
+    out["tall-PNG"], out["wide-PNG"] = (
+        encode(Image.fromarray(tall), "PNG"),
+        encode(Image.fromarray(wide), "PNG"),
+    )
     return out
 
 
@@ -77,23 +89,48 @@ def malformed_files() -> dict[str, bytes]:
     full = encode(Image.fromarray(digit()), "PNG")
     for fmt in ["PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP"]:
         data = encode(Image.fromarray(digit()).convert("RGB" if fmt == "JPEG" else "L"), fmt)
-        for cut in sorted({0, 1, 2, 4, 8, 12, 16, 24, 33, 40, 57, len(data) // 4, len(data) // 2, 3 * len(data) // 4,
-                           len(data) - 10, len(data) - 1}):
+        for cut in sorted(
+            {
+                0,
+                1,
+                2,
+                4,
+                8,
+                12,
+                16,
+                24,
+                33,
+                40,
+                57,
+                len(data) // 4,
+                len(data) // 2,
+                3 * len(data) // 4,
+                len(data) - 10,
+                len(data) - 1,
+            }
+        ):
             # a file cut in its last quarter may still hold every pixel: then an answer is fine too
             out[f"truncated-{fmt}-{cut}" + ("-maybe" if cut >= 3 * len(data) // 4 else "")] = data[:cut]
     for n in [1, 2, 3, 10, 33, 100, 500, 1000, 5000, 10000]:
         out[f"random-{n}"] = rng.integers(0, 256, n, dtype=np.uint8).tobytes()
-    for name, text in {"text": b"hello, this is not an image", "html": b"<html><body>7</body></html>",
-                       "svg": b'<svg xmlns="http://www.w3.org/2000/svg" width="28" height="28"><text>7</text></svg>',
-                       "pdf": b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj<<>>endobj", "zip": b"PK\x03\x04" + bytes(40),
-                       "json": b'{"image": [[0, 1], [1, 0]]}', "png-magic-only": full[:8] + bytes(100),
-                       "corrupt-middle": full[:50] + bytes(len(full) - 50)}.items():
+    for name, text in {
+        "text": b"hello, this is not an image",
+        "html": b"<html><body>7</body></html>",
+        "svg": b'<svg xmlns="http://www.w3.org/2000/svg" width="28" height="28"><text>7</text></svg>',
+        "pdf": b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj<<>>endobj",
+        "zip": b"PK\x03\x04" + bytes(40),
+        "json": b'{"image": [[0, 1], [1, 0]]}',
+        "png-magic-only": full[:8] + bytes(100),
+        "corrupt-middle": full[:50] + bytes(len(full) - 50),
+    }.items():
         out[name] = text
     for w, h in [(10000, 10000), (20000, 1), (1, 20000), (4097, 10)]:
         out[f"huge-{w}x{h}"] = encode(Image.new("1", (w, h)), "PNG")
     for value in [0, 255]:
         for mode in ["L", "RGB", "RGBA", "1"]:
-            out[f"flat-{value}-{mode}"] = encode(Image.new(mode, (64, 64), value if mode != "RGB" else (value,) * 3), "PNG")
+            out[f"flat-{value}-{mode}"] = encode(
+                Image.new(mode, (64, 64), value if mode != "RGB" else (value,) * 3), "PNG"
+            )
     transparent = Image.new("RGBA", (40, 40), (255, 0, 0, 0))
     out["fully-transparent"] = encode(transparent, "PNG")
     out["1x1"] = encode(Image.new("L", (1, 1), 255), "PNG")
@@ -130,17 +167,22 @@ def refused(client, *args, api_name, maybe: bool = False):
     assert maybe, f"{api_name}{args!r} was not refused"
     if "_sweep_" in api_name:  # a sweep answers with its plot: both inputs at every strength
         from explorer.denoise import SWEEPS
+
         assert len(result["data"]) == 2 * len(SWEEPS[args[1]][1]), result
         return None
     # a "maybe" file that is read after all gets an ordinary answer: the tab's summary text
     answer = result[{"/denoise": 5, "/neurons": -1, "/explorer": 2}[api_name.split("_")[0]]]
-    assert any(s in answer for s in ("prediction on the clean image", "Most active neuron", "Your digit lands at"))
+    assert any(
+        s in answer for s in ("prediction on the clean image", "Most active neuron", "Your digit lands at")
+    )
     return None
 
 
 def test_counts_over_300():
     n_files = len(valid_pictures()) + len(malformed_files())
-    n = 2 * n_files + len(NUMBERS) + len(NUMBERS_MAYBE) + len(SKETCHES)  # each file both uploaded and sketched
+    n = (
+        2 * n_files + len(NUMBERS) + len(NUMBERS_MAYBE) + len(SKETCHES)
+    )  # each file both uploaded and sketched
     assert n >= 300, n
 
 
@@ -149,13 +191,19 @@ def test_valid_pictures_are_read(client, files):
     for (kind, name), path in files.items():
         if kind != "valid":
             continue
-        for api, value in (("/denoise_upload", handle_file(str(path))),
-                           ("/denoise_drawing", {"background": None, "layers": [], "composite": handle_file(str(path))})):
+        for api, value in (
+            ("/denoise_upload", handle_file(str(path))),
+            ("/denoise_drawing", {"background": None, "layers": [], "composite": handle_file(str(path))}),
+        ):
             try:
                 summary = client.predict(value, "translate", *GOOD, api_name=api)[5]
             except AppError as e:
                 summary = f"refused: {e}"
-            if api == "/denoise_drawing" and name == "F-TIFF" and summary.startswith("refused: The image is empty"):
+            if (
+                api == "/denoise_drawing"
+                and name == "F-TIFF"
+                and summary.startswith("refused: The image is empty")
+            ):
                 continue  # gradio turns a sketch into 8-bit RGBA first, which flattens [0, 1] floats to black
             if f"prediction on the clean image **{label()}**" not in summary:
                 wrong.append((api, name, summary[:80]))
@@ -168,18 +216,33 @@ def test_malformed_files_are_refused(client, files):
             continue
         maybe = name.endswith("-maybe")
         refused(client, handle_file(str(path)), "clamp", *GOOD, api_name="/denoise_upload", maybe=maybe)
-        refused(client, {"background": None, "layers": [], "composite": handle_file(str(path))}, "clamp", *GOOD,
-                api_name="/denoise_drawing", maybe=maybe)
+        refused(
+            client,
+            {"background": None, "layers": [], "composite": handle_file(str(path))},
+            "clamp",
+            *GOOD,
+            api_name="/denoise_drawing",
+            maybe=maybe,
+        )
         refused(client, handle_file(str(path)), "clamp", 0, api_name="/denoise_sweep_upload", maybe=maybe)
         if NEURONS:
             refused(client, "cluster_ae", handle_file(str(path)), api_name="/neurons_upload", maybe=maybe)
         if EXPLORER:
-            refused(client, "autoencoder", "umap", 2, "label", handle_file(str(path)), api_name="/explorer_upload", maybe=maybe)
+            refused(
+                client,
+                "autoencoder",
+                "umap",
+                2,
+                "label",
+                handle_file(str(path)),
+                api_name="/explorer_upload",
+                maybe=maybe,
+            )
     assert client.predict(api_name="/ping") == "ok"
 
 
 NUMBERS = [  # (index, distortion, rows/cols, sigma, seed) for /denoise_test_digit
-    *[(i, "clamp", *GOOD) for i in (-1, -10**9, 10000, 10**12, 9999.7, None)],
+    *[(i, "clamp", *GOOD) for i in (-1, -(10**9), 10000, 10**12, 9999.7, None)],
     *[(0, d, *GOOD) for d in ("", "nope", "CLAMP", "rows cols", None)],
     *[(0, "rows_cols", n, 0.5, 0) for n in (-1, 29, 1000, 2.5, None)],
     *[(0, "clamp", 14, s, 0) for s in (-0.1, 2.1, 100, None)],

@@ -8,11 +8,13 @@ from pathlib import Path
 
 import pytest
 from gradio_client import Client
-
-from explorer import runtime
 from loadmix import answer_key, mixed_requests, rss_mb
 
-pytestmark = pytest.mark.skipif(not runtime.checkpoint_path("denoiser").exists(), reason="no denoiser checkpoint")
+from explorer import runtime
+
+pytestmark = pytest.mark.skipif(
+    not runtime.checkpoint_path("denoiser").exists(), reason="no denoiser checkpoint"
+)
 
 
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads resident memory from /proc")

@@ -175,12 +175,20 @@ def test_residual_blocks_start_as_the_identity(tmp_path):
     """A net deepened by --init (res_blocks, mid_res_blocks, enc_res_blocks added) computes what its parent did until it trains."""
     from training.checkpoint import save_checkpoint
     from training.loop import warm_start
+
     parent = built("denoiser")
     parent.train()
     parent(batch(1))  # moves the BatchNorm running statistics away from their defaults
     parent.eval()
-    path = save_checkpoint(parent, tmp_path / "parent.safetensors", {}, command="test", device="cpu",
-                           wall_time_s=0.0, dataset="none")
+    path = save_checkpoint(
+        parent,
+        tmp_path / "parent.safetensors",
+        {},
+        command="test",
+        device="cpu",
+        wall_time_s=0.0,
+        dataset="none",
+    )
     child = build_model("denoiser", {"res_blocks": 2, "mid_res_blocks": 1, "enc_res_blocks": 1})
     warm_start(child, str(path))
     child.eval()

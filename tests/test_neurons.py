@@ -7,14 +7,15 @@ import pytest
 from gradio_client import handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
+from refusals import assert_refused
 
 from explorer import runtime
 from training.checkpoint import read_metadata
-from refusals import assert_refused
 
 NAMES = ["cluster_ae", "neuron_ae"]
-pytestmark = pytest.mark.skipif(not all(runtime.checkpoint_path(n).exists() for n in NAMES),
-                                reason="no neuron checkpoints")
+pytestmark = pytest.mark.skipif(
+    not all(runtime.checkpoint_path(n).exists() for n in NAMES), reason="no neuron checkpoints"
+)
 
 
 def header_metrics(name: str) -> dict:
@@ -46,7 +47,10 @@ def test_view_agrees_with_the_checkpoint_header(client, name):
 def test_cluster_model_beats_the_baseline():
     ours, base = header_metrics("cluster_ae"), header_metrics("neuron_ae")
     assert ours["acc_matched"] >= 94.5 > base["acc_matched"]
-    assert json.loads(read_metadata(runtime.checkpoint_path("cluster_ae"))["recipe"])["labels_used_in_training"] is False
+    assert (
+        json.loads(read_metadata(runtime.checkpoint_path("cluster_ae"))["recipe"])["labels_used_in_training"]
+        is False
+    )
 
 
 def test_cell_shows_its_digits(client):
@@ -59,7 +63,9 @@ def test_cell_shows_its_digits(client):
         assert np.asarray(im.convert("L")).mean() > 10  # a full mosaic of digits, not a blank picture
     empty = np.argwhere(cm == 0)
     if len(empty):
-        path, caption = client.predict("cluster_ae", int(empty[0][0]), int(empty[0][1]), api_name="/neurons_cell")
+        path, caption = client.predict(
+            "cluster_ae", int(empty[0][0]), int(empty[0][1]), api_name="/neurons_cell"
+        )
         assert "0 test images" in caption
 
 

@@ -92,7 +92,7 @@ VARIANTS = {
     "(H,W,1)": lambda: INK[..., None],
     "float": lambda: INK.astype(np.float64) / 255,
     "bool": lambda: INK > 0,
-    "uint16 black on white": lambda: (65535 - INK.astype(np.uint16) * 257),
+    "uint16 black on white": lambda: 65535 - INK.astype(np.uint16) * 257,
     "int64 (numpy default)": lambda: INK.astype(np.int64),
     "RGBA transparent black canvas": lambda: rgba_transparent(0),
     "RGBA transparent white canvas": lambda: rgba_transparent(255),
@@ -102,12 +102,17 @@ VARIANTS = {
     "PIL RGB black on white": lambda: Image.fromarray(255 - INK).convert("RGB"),
     "PIL LA transparent": lambda: Image.fromarray(np.dstack([np.zeros_like(INK), INK])),
     "palette PNG": lambda: png_roundtrip(Image.fromarray(255 - INK).convert("RGB").convert("P")),
-    "palette PNG transparent": lambda: png_roundtrip(Image.fromarray(255 - INK).convert("P"), transparency=255),
+    "palette PNG transparent": lambda: png_roundtrip(
+        Image.fromarray(255 - INK).convert("P"), transparency=255
+    ),
     "16-bit PNG": lambda: png_roundtrip(Image.fromarray(INK.astype(np.uint16) * 257)),
     "PIL F": lambda: Image.fromarray(INK.astype(np.float32) / 255),
     "PNG bytes": lambda: _png_bytes(Image.fromarray(255 - INK)),
     "Sketchpad dict": sketchpad_value,
-    "Sketchpad dict of PIL": lambda: {"composite": Image.fromarray(sketchpad_value()["composite"]), "layers": []},
+    "Sketchpad dict of PIL": lambda: {
+        "composite": Image.fromarray(sketchpad_value()["composite"]),
+        "layers": [],
+    },
 }
 
 
@@ -157,7 +162,9 @@ def mnist_like_zero():
     """An antialiased '0' already in MNIST format: 28x28, exactly 20 px tall, mass centred on (13.5, 13.5)
     (a 20-px box cannot be centred on a whole pixel, so half a pixel off (14, 14) is as centred as it gets)."""
     sub = 8
-    ys, xs = (np.indices((28 * sub, 28 * sub)) + 0.5) / sub  # continuous coordinate 13.5 + 0.5 = pixel 13's centre
+    ys, xs = (
+        np.indices((28 * sub, 28 * sub)) + 0.5
+    ) / sub  # continuous coordinate 13.5 + 0.5 = pixel 13's centre
     r = np.hypot((ys - 14) / 9.5, (xs - 14) / 6.5)
     ring = ((r <= 1.0) & (r >= 0.7)).astype(np.float32)
     return ring.reshape(28, sub, 28, sub).mean(axis=(1, 3))
@@ -285,6 +292,7 @@ def test_largest_allowed_side_works():
 
 
 # --- Fashion-MNIST's layout ----------------------------------------------------------------------
+
 
 def test_fashion_item_fills_the_frame_and_is_centred_by_its_box():
     """A wide item (a 'bag'), dark-grey body with a bright handle, off-centre on a big canvas: its

@@ -74,8 +74,12 @@ def test_export_writes_finite_maps_of_the_right_shape(tmp_path):
     """A 2-d VAE (untrained: the map only needs encode) gives a t-SNE map and its own plane; PCA
     would only rotate the plane and 3-d maps would invent a dimension."""
     model = build_model("vae2d")
-    save_checkpoint(model, tmp_path / "vae2d.safetensors", {}, command="test", device="cpu", wall_time_s=0, dataset="test")
-    out = export.export("vae2d", ckpt_dir=tmp_path, limit=200, projections=("pca", "tsne"), dims=(2, 3), log=lambda *_: None)
+    save_checkpoint(
+        model, tmp_path / "vae2d.safetensors", {}, command="test", device="cpu", wall_time_s=0, dataset="test"
+    )
+    out = export.export(
+        "vae2d", ckpt_dir=tmp_path, limit=200, projections=("pca", "tsne"), dims=(2, 3), log=lambda *_: None
+    )
     assert out == tmp_path / "vae2d.map.safetensors"
     with safe_open(str(out), framework="pt") as f:
         keys, header = set(f.keys()), f.metadata()
@@ -85,15 +89,27 @@ def test_export_writes_finite_maps_of_the_right_shape(tmp_path):
         assert tensors[k].shape == (200, 2) and torch.isfinite(tensors[k]).all()
     assert torch.equal(tensors["latent_2d"], tensors["latents"])
     quality = json.loads(header["quality"])
-    assert 0 <= quality["tsne_2d"]["trustworthiness"] <= 1 and quality["latent_2d"]["trustworthiness"] == pytest.approx(1.0)
+    assert 0 <= quality["tsne_2d"]["trustworthiness"] <= 1 and quality["latent_2d"][
+        "trustworthiness"
+    ] == pytest.approx(1.0)
     assert quality["pred_source"] == "the vote of its 5 nearest latents"
     assert header["checkpoint"] == "vae2d.safetensors" and header["n_points"] == "200"
 
 
 def test_export_of_a_neuron_model_stores_the_argmax_neuron(tmp_path):
     model = build_model("neuron_ae")
-    save_checkpoint(model, tmp_path / "neuron_ae.safetensors", {}, command="test", device="cpu", wall_time_s=0, dataset="test")
-    out = export.export("neuron_ae", ckpt_dir=tmp_path, limit=100, projections=("pca",), dims=(2, 3), log=lambda *_: None)
+    save_checkpoint(
+        model,
+        tmp_path / "neuron_ae.safetensors",
+        {},
+        command="test",
+        device="cpu",
+        wall_time_s=0,
+        dataset="test",
+    )
+    out = export.export(
+        "neuron_ae", ckpt_dir=tmp_path, limit=100, projections=("pca",), dims=(2, 3), log=lambda *_: None
+    )
     with safe_open(str(out), framework="pt") as f:
         latents, neuron, pred = f.get_tensor("latents"), f.get_tensor("neuron"), f.get_tensor("pred")
         assert f.get_tensor("pca_3d").shape == (100, 3)
@@ -106,8 +122,30 @@ def test_export_of_a_neuron_model_stores_the_argmax_neuron(tmp_path):
 def test_training_cli_runs_export(tmp_path, monkeypatch):
     from training.__main__ import main
 
-    save_checkpoint(build_model("vae2d"), tmp_path / "vae2d.safetensors", {}, command="t", device="cpu", wall_time_s=0, dataset="t")
-    main(["export", "vae2d", "--checkpoints", str(tmp_path), "--limit", "50", "--projections", "pca", "tsne", "--dims", "2"])
+    save_checkpoint(
+        build_model("vae2d"),
+        tmp_path / "vae2d.safetensors",
+        {},
+        command="t",
+        device="cpu",
+        wall_time_s=0,
+        dataset="t",
+    )
+    main(
+        [
+            "export",
+            "vae2d",
+            "--checkpoints",
+            str(tmp_path),
+            "--limit",
+            "50",
+            "--projections",
+            "pca",
+            "tsne",
+            "--dims",
+            "2",
+        ]
+    )
     with safe_open(str(tmp_path / "vae2d.map.safetensors"), framework="pt") as f:
         assert f.metadata()["command"].startswith("python -m training export vae2d")
         assert np.isfinite(f.get_tensor("tsne_2d").numpy()).all() and "pca_2d" not in f.keys()
@@ -118,17 +156,38 @@ def test_export_of_all_digits_puts_the_test_set_first(tmp_path):
     latents (the app takes those from the test map)."""
     from training.data import load_mnist
 
-    save_checkpoint(build_model("vae2d"), tmp_path / "vae2d.safetensors", {}, command="t", device="cpu", wall_time_s=0, dataset="t")
-    out = export.export("vae2d", ckpt_dir=tmp_path, limit=60, projections=("pca", "tsne"), dims=(2, 3), split="all",
-                        log=lambda *_: None)
+    save_checkpoint(
+        build_model("vae2d"),
+        tmp_path / "vae2d.safetensors",
+        {},
+        command="t",
+        device="cpu",
+        wall_time_s=0,
+        dataset="t",
+    )
+    out = export.export(
+        "vae2d",
+        ckpt_dir=tmp_path,
+        limit=60,
+        projections=("pca", "tsne"),
+        dims=(2, 3),
+        split="all",
+        log=lambda *_: None,
+    )
     assert out == tmp_path / "vae2d.map-all.safetensors"
     tensors, header = export.read_map(out)
     data = load_mnist()
-    assert set(tensors) == {"labels", "pred", "latent_2d"}  # t-SNE is not made for all digits; PCA would only rotate
+    assert set(tensors) == {
+        "labels",
+        "pred",
+        "latent_2d",
+    }  # t-SNE is not made for all digits; PCA would only rotate
     assert tensors["labels"].dtype == torch.uint8 and tensors["latent_2d"].shape == (120, 2)
     assert torch.equal(tensors["labels"].long(), torch.cat([data.test.labels[:60], data.train.labels[:60]]))
     assert (header["split"], header["n_points"], header["n_test"]) == ("all", "120", "60")
     assert json.loads(header["quality"])["latent_dim"] == 2
     from training.checkpoint import checkpoint_files
 
-    assert checkpoint_files(tmp_path) == [tmp_path / "vae2d.safetensors"]  # the map is not taken for a checkpoint
+    assert checkpoint_files(tmp_path) == [
+        tmp_path / "vae2d.safetensors"
+    ]  # the map is not taken for a checkpoint

@@ -14,8 +14,8 @@ import torch
 
 from training.__main__ import main as train_main
 from training.checkpoint import load_checkpoint, read_metadata
-from training.models import build_model
 from training.loop import load_state, save_state
+from training.models import build_model
 from training.train_denoiser import RECIPES, lr_at, mse_weight_at
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -23,7 +23,9 @@ ENV = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONPATH": str(ROOT
 
 
 def run(args, timeout=300):
-    return subprocess.run([sys.executable, *args], cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, *args], cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=timeout
+    )
 
 
 @pytest.fixture(scope="module")
@@ -59,8 +61,15 @@ def test_evaluate_cli(smoke_checkpoint):
     metrics = json.loads(proc.stdout)  # stdout is exactly one JSON document
     assert metrics["n_images"] == 100
     assert metrics["model"] == "denoiser"
-    for key in ("acc_clean", "acc_noisy", "acc_recon", "acc_noisy_rows_cols", "acc_recon_fractional",
-                "psnr_recon_clamp", "psnr_noisy_rows_cols"):
+    for key in (
+        "acc_clean",
+        "acc_noisy",
+        "acc_recon",
+        "acc_noisy_rows_cols",
+        "acc_recon_fractional",
+        "psnr_recon_clamp",
+        "psnr_noisy_rows_cols",
+    ):
         assert isinstance(metrics[key], (int, float)) and math.isfinite(metrics[key]), key
     # 100 images per copy: each per-distortion accuracy is a whole number of percent
     assert float(metrics["acc_noisy_rows_cols"]).is_integer()
@@ -96,6 +105,7 @@ def test_evaluate_write_refuses_partial_figures(smoke_checkpoint):
 
 # --- schedules -----------------------------------------------------------------------------------
 
+
 def test_lr_warmup_then_cosine():
     r, total = RECIPES["denoiser"], 1000
     warm = int(r.warmup_frac * total)
@@ -103,11 +113,13 @@ def test_lr_warmup_then_cosine():
     lrs = [lr_at(s, total, r) for s in range(total)]
     assert all(0 < lr <= r.lr * (1 + 1e-9) for lr in lrs)
     assert lrs[0] < 0.1 * r.lr  # starts small
-    assert all(a < b for a, b in zip(lrs[:warm - 1], lrs[1:warm])), "warm-up rises"
+    assert all(a < b for a, b in zip(lrs[: warm - 1], lrs[1:warm])), "warm-up rises"
     assert lrs[warm - 1] == pytest.approx(r.lr) and lrs[warm] == pytest.approx(r.lr)
-    assert all(a >= b for a, b in zip(lrs[warm:], lrs[warm + 1:])), "cosine decays"
+    assert all(a >= b for a, b in zip(lrs[warm:], lrs[warm + 1 :])), "cosine decays"
     assert lrs[-1] < 1e-3 * r.lr  # ends near zero
-    assert lr_at((warm + total) // 2, total, r) == pytest.approx(r.lr / 2, rel=1e-2)  # half way down the cosine
+    assert lr_at((warm + total) // 2, total, r) == pytest.approx(
+        r.lr / 2, rel=1e-2
+    )  # half way down the cosine
 
 
 def test_lr_reference_is_constant():
@@ -115,7 +127,9 @@ def test_lr_reference_is_constant():
     assert {lr_at(s, 5000, r) for s in range(0, 5000, 7)} == {1e-4}
 
 
-@pytest.mark.parametrize("frac, weight", [(0.0, 350), (0.45, 275), (0.65, 125), (0.9, 25), (0.999, 25), (1.0, 25)])
+@pytest.mark.parametrize(
+    "frac, weight", [(0.0, 350), (0.45, 275), (0.65, 125), (0.9, 25), (0.999, 25), (1.0, 25)]
+)
 def test_mse_weight_reference(frac, weight):
     total = 10000
     assert mse_weight_at(int(frac * total), total, RECIPES["denoiser_ref"]) == weight
@@ -149,7 +163,12 @@ def test_state_round_trip(tmp_path):
     one_step(model, opt)
     gen = torch.Generator().manual_seed(42)
     torch.rand(5, generator=gen)  # move the generator off its seed state
-    info = {"epoch": 3, "step": 120, "history": [{"epoch": 1, "acc_clean": 12.5}], "recipe": {"mix": ["clamp"]}}
+    info = {
+        "epoch": 3,
+        "step": 120,
+        "history": [{"epoch": 1, "acc_clean": 12.5}],
+        "recipe": {"mix": ["clamp"]},
+    }
     path = tmp_path / "x.state.safetensors"
     save_state(path, model, opt, gen, info)
 
@@ -215,7 +234,11 @@ def test_unsupervised_training_never_reads_a_label(tmp_path, monkeypatch, model)
     assert result["finished"] and out.exists()
     meta = read_metadata(out)
     assert json.loads(meta["recipe"])["labels_used_in_training"] is False
-    expected = {"mse", "latent_dim"} if model == "autoencoder" else {"acc_majority", "acc_matched", "nmi", "ari", "mse", "confusion"}
+    expected = (
+        {"mse", "latent_dim"}
+        if model == "autoencoder"
+        else {"acc_majority", "acc_matched", "nmi", "ari", "mse", "confusion"}
+    )
     assert set(json.loads(meta["metrics"])) >= expected
 
 

@@ -24,7 +24,9 @@ ENV = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONPATH": str(ROOT
 
 
 def run(args, timeout=300):
-    return subprocess.run([sys.executable, *args], cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, *args], cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def digits(n: int = 8, seed: int = 0) -> torch.Tensor:
@@ -141,7 +143,9 @@ def test_iwae_is_exact_when_the_posterior_is_the_prior_and_the_decoder_ignores_z
         x = digits(8)
         exact = elbo_terms(x, model(x))[0]  # -log p(x|z), the same for every z
         for k, chunk in ((1, 1), (40, 16)):
-            assert torch.allclose(iwae_nll(model, x, k, torch.Generator().manual_seed(0), chunk), exact, atol=1e-3)
+            assert torch.allclose(
+                iwae_nll(model, x, k, torch.Generator().manual_seed(0), chunk), exact, atol=1e-3
+            )
 
 
 def test_k_samples_at_once_decode_like_one_at_a_time(vae):
@@ -215,6 +219,7 @@ def test_kl_warmup_rises_to_one():
 
 # --- smoke run and evaluation through the CLIs ---------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def smoke_checkpoint(tmp_path_factory):
     out = tmp_path_factory.mktemp("vae_smoke") / "v.safetensors"
@@ -245,8 +250,20 @@ def test_smoke_run_writes_a_loadable_checkpoint(smoke_checkpoint):
 def test_a_warm_started_iwae_run_starts_from_its_parent_and_records_it(smoke_checkpoint, tmp_path):
     out = tmp_path / "child.safetensors"
     # the IWAE objective on 3 samples, as a warm start would use it
-    proc = run(["-m", "training", "vae", "--smoke", "--init", str(smoke_checkpoint), "--recipe", '{"train_k": 3}',
-                "--out", str(out)])
+    proc = run(
+        [
+            "-m",
+            "training",
+            "vae",
+            "--smoke",
+            "--init",
+            str(smoke_checkpoint),
+            "--recipe",
+            '{"train_k": 3}',
+            "--out",
+            str(out),
+        ]
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "warm start from" in proc.stdout
     assert json.loads(read_metadata(out)["recipe"])["train_k"] == 3
@@ -267,4 +284,3 @@ def test_evaluate_cli(smoke_checkpoint):
     assert m["model"] == "vae" and m["n_images"] == 50 and m["k"] == 5
     for key in ("neg_elbo", "iwae_nll", "elbo_gap"):
         assert isinstance(m[key], (int, float)) and math.isfinite(m[key]), key
-

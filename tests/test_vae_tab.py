@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from refusals import assert_refused
 
 from explorer import runtime, vae
 from training.checkpoint import read_metadata, save_checkpoint
 from training.evaluate import judged_samples, sample_quality
 from training.models import build_model
-from refusals import assert_refused
 
 
 def test_slerp_and_lerp_end_at_their_inputs():
@@ -17,12 +17,18 @@ def test_slerp_and_lerp_end_at_their_inputs():
     a, b = torch.randn(16, generator=g), torch.randn(16, generator=g)
     t = torch.linspace(0, 1, 7)
     for path in (vae.slerp(a, b, t), vae.lerp(a, b, t)):
-        assert path.shape == (7, 16) and torch.allclose(path[0], a, atol=1e-5) and torch.allclose(path[-1], b, atol=1e-5)
+        assert (
+            path.shape == (7, 16)
+            and torch.allclose(path[0], a, atol=1e-5)
+            and torch.allclose(path[-1], b, atol=1e-5)
+        )
     # slerp keeps the norm of unit vectors; the straight line sags in the middle
     ua, ub = a / a.norm(), b / b.norm()
     assert torch.allclose(vae.slerp(ua, ub, t).norm(dim=1), torch.ones(7), atol=1e-5)
     assert vae.lerp(ua, ub, t).norm(dim=1)[3] < 0.99
-    assert torch.allclose(vae.slerp(a, a, t), a.expand(7, 16), atol=1e-5)  # parallel ends: no division by zero
+    assert torch.allclose(
+        vae.slerp(a, a, t), a.expand(7, 16), atol=1e-5
+    )  # parallel ends: no division by zero
 
 
 def test_sample_quality_reads_a_classifier():
@@ -36,16 +42,27 @@ def test_sample_quality_reads_a_classifier():
 
 
 def test_judged_samples_name_the_judge_checkpoint(tmp_path):
-    judge = save_checkpoint(build_model("denoiser"), tmp_path / "denoiser.safetensors", {}, command="test",
-                            device="cpu", wall_time_s=0.0, dataset="none")
+    judge = save_checkpoint(
+        build_model("denoiser"),
+        tmp_path / "denoiser.safetensors",
+        {},
+        command="test",
+        device="cpu",
+        wall_time_s=0.0,
+        dataset="none",
+    )
     q = judged_samples(build_model("vae2d"), judge)
     assert q["samples_classifier"] == f"denoiser.safetensors (created {read_metadata(judge)['created']})"
     assert sum(q["samples_class_counts"]) == q["samples_n"] == 1000
-    assert judged_samples(build_model("vae2d"), tmp_path / "missing.safetensors") == {}  # no judge, no figures
+    assert (
+        judged_samples(build_model("vae2d"), tmp_path / "missing.safetensors") == {}
+    )  # no judge, no figures
 
 
 NAMES = ["vae", "vae2d"]
-trained = pytest.mark.skipif(not all(runtime.checkpoint_path(n).exists() for n in NAMES), reason="no VAE checkpoints")
+trained = pytest.mark.skipif(
+    not all(runtime.checkpoint_path(n).exists() for n in NAMES), reason="no VAE checkpoints"
+)
 
 
 def pixels(path) -> np.ndarray:
@@ -59,7 +76,9 @@ def test_sampling_is_deterministic_under_a_seed(client, name):
     b = pixels(client.predict(name, 7, 1.0, 4, api_name="/vae_sample"))
     c = pixels(client.predict(name, 8, 1.0, 4, api_name="/vae_sample"))
     assert a.shape == (4 * 56, 4 * 56) and np.array_equal(a, b) and not np.array_equal(a, c)
-    zero = pixels(client.predict(name, 7, 0.0, 2, api_name="/vae_sample"))  # temperature 0: the decoded origin 4 times
+    zero = pixels(
+        client.predict(name, 7, 0.0, 2, api_name="/vae_sample")
+    )  # temperature 0: the decoded origin 4 times
     assert np.array_equal(zero[:56, :56], zero[56:, 56:])
 
 
@@ -109,7 +128,11 @@ def test_a_large_latent_gets_sliders_on_its_most_used_dimensions(client):
     assert np.allclose(values[: vae.N_SLIDERS], mu[dims].clamp(-4, 4).tolist(), atol=0.006)
     # the most used dimension changes the digit; the first slider moves it
     at_mu = pixels(client.predict("vae", 7, *values[: vae.N_SLIDERS], api_name="/vae_slide"))
-    moved = pixels(client.predict("vae", 7, -3.0 if values[0] > 0 else 3.0, *values[1 : vae.N_SLIDERS], api_name="/vae_slide"))
+    moved = pixels(
+        client.predict(
+            "vae", 7, -3.0 if values[0] > 0 else 3.0, *values[1 : vae.N_SLIDERS], api_name="/vae_slide"
+        )
+    )
     assert np.abs(at_mu - moved).max() > 50
     labels = vae.slider_labels("vae")
     assert labels[0]["label"].startswith(f"z{dims[0] + 1} ") and all(u["visible"] for u in labels)
@@ -122,7 +145,11 @@ BAD = [
     ("/vae_sample", ("vae", 0, 5.0, 4), "temperature|greater than maximum"),
     ("/vae_interpolate", ("vae", 0, 10_000, "slerp", 5), "whole number|greater than maximum"),
     ("/vae_interpolate", ("vae", 0, 1, "cubic", 5), "Unknown interpolation|not in the list of choices"),
-    ("/vae_interpolate_drawing", ("vae", {"background": None, "layers": [], "composite": None}, 1, "slerp", 5), "empty"),
+    (
+        "/vae_interpolate_drawing",
+        ("vae", {"background": None, "layers": [], "composite": None}, 1, "slerp", 5),
+        "empty",
+    ),
     ("/vae_manifold", (9.0, 5), "range|greater than maximum"),
     ("/vae_decode_point", (99.0, 0), "z1 must be a number from -50 to 50"),
     ("/vae_slide", ("vae", 0, 9.0, 0, 0, 0, 0, 0, 0, 0), "slider|greater than maximum"),

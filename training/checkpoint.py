@@ -18,7 +18,17 @@ from torch import nn
 from .data import DATASETS
 from .models import build_model, config_json, model_name
 
-REQUIRED_KEYS = ("model", "config", "metrics", "command", "commit", "device", "wall_time_s", "dataset", "created")
+REQUIRED_KEYS = (
+    "model",
+    "config",
+    "metrics",
+    "command",
+    "commit",
+    "device",
+    "wall_time_s",
+    "dataset",
+    "created",
+)
 
 
 class CheckpointError(RuntimeError):
@@ -32,7 +42,9 @@ def git_commit() -> str:
         return os.environ["GIT_COMMIT"]
     root = Path(__file__).resolve().parent.parent
     try:
-        out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
+        out = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5
+        )
         return out.stdout.strip() or "unknown"
     except (OSError, subprocess.SubprocessError):
         return "unknown"
@@ -46,8 +58,18 @@ def write_safetensors(path: Path, tensors: dict, metadata: dict) -> None:
     tmp.replace(path)
 
 
-def save_checkpoint(model: nn.Module, path: str | Path, metrics: dict, *, command: str, device: str,
-                    wall_time_s: float, dataset: str, commit: str | None = None, extra: dict | None = None) -> Path:
+def save_checkpoint(
+    model: nn.Module,
+    path: str | Path,
+    metrics: dict,
+    *,
+    command: str,
+    device: str,
+    wall_time_s: float,
+    dataset: str,
+    commit: str | None = None,
+    extra: dict | None = None,
+) -> Path:
     """Write the model's weights and the header; `commit` is the code's commit when training
     started (default: now); `extra` adds more string fields (e.g. train config)."""
     path = Path(path)
@@ -63,7 +85,9 @@ def save_checkpoint(model: nn.Module, path: str | Path, metrics: dict, *, comman
         "dataset": dataset,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
-    meta.update({k: v if isinstance(v, str) else json.dumps(v, sort_keys=True) for k, v in (extra or {}).items()})
+    meta.update(
+        {k: v if isinstance(v, str) else json.dumps(v, sort_keys=True) for k, v in (extra or {}).items()}
+    )
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     write_safetensors(path, state, meta)
     return path
@@ -85,8 +109,11 @@ def checkpoint_files(folder: str | Path) -> list[Path]:
     """The model checkpoints in a folder, sorted by name: not the training-state files
     (<name>.state.safetensors) nor the explorer's maps (<name>.map.safetensors, <name>.map-all.safetensors)
     beside them."""
-    return sorted(p for p in Path(folder).glob("*.safetensors")
-                  if not p.name.endswith((".state.safetensors", ".map.safetensors", ".map-all.safetensors")))
+    return sorted(
+        p
+        for p in Path(folder).glob("*.safetensors")
+        if not p.name.endswith((".state.safetensors", ".map.safetensors", ".map-all.safetensors"))
+    )
 
 
 def read_metadata(path: str | Path) -> dict:
@@ -132,9 +159,15 @@ def run_summary(meta: dict) -> dict:
     recipe, config and (when it had one) its parent's summary (what a warm-started child keeps of
     its parent, and what the card shows)."""
     metrics = json.loads(meta.get("metrics", "{}"))
-    summary = {"command": meta.get("command"), "commit": meta.get("commit"), "device": meta.get("device"),
-               "wall_time_s": float(meta.get("wall_time_s", 0)), "train_samples": metrics.get("train_samples", 0),
-               "recipe": json.loads(meta.get("recipe", "null")), "config": json.loads(meta["config"])}
+    summary = {
+        "command": meta.get("command"),
+        "commit": meta.get("commit"),
+        "device": meta.get("device"),
+        "wall_time_s": float(meta.get("wall_time_s", 0)),
+        "train_samples": metrics.get("train_samples", 0),
+        "recipe": json.loads(meta.get("recipe", "null")),
+        "config": json.loads(meta["config"]),
+    }
     if "parent" in meta:  # a warm-started run: its own parent too, so a chain of --init stages stays complete
         summary["parent"] = json.loads(meta["parent"])
     return summary
@@ -162,7 +195,9 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> nn.
     try:
         model = build_model(meta["model"], json.loads(meta["config"]))
     except (KeyError, TypeError, ValueError) as e:
-        raise CheckpointError(f"checkpoint {path}: cannot build model {meta['model']!r} from its config ({e})") from e
+        raise CheckpointError(
+            f"checkpoint {path}: cannot build model {meta['model']!r} from its config ({e})"
+        ) from e
     try:
         state = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as e:
@@ -172,4 +207,3 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> nn.
     except RuntimeError as e:
         raise CheckpointError(f"checkpoint {path} does not match model {meta['model']!r}: {e}") from e
     return model.to(device).eval()
-

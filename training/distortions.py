@@ -76,7 +76,9 @@ def fractional_noise(x: torch.Tensor, gen: torch.Generator, sigma: float = 0.5) 
     return torch.frac(x + sigma * noise).clamp(0.0, 1.0)
 
 
-def distort(x: torch.Tensor, kind: str, gen: torch.Generator, n: int = 14, sigma: float = 0.5) -> torch.Tensor:
+def distort(
+    x: torch.Tensor, kind: str, gen: torch.Generator, n: int = 14, sigma: float = 0.5
+) -> torch.Tensor:
     """Apply one of the three true distortions (or none, for "translate") to an already
     translated batch."""
     if kind == "translate":
@@ -90,11 +92,15 @@ def distort(x: torch.Tensor, kind: str, gen: torch.Generator, n: int = 14, sigma
     raise ValueError(f"unknown distortion {kind!r}; known: {', '.join(DISTORTIONS)}")
 
 
-def distort_mixed(x: torch.Tensor, kinds: torch.Tensor, names: tuple[str, ...], gen: torch.Generator) -> torch.Tensor:
+def distort_mixed(
+    x: torch.Tensor, kinds: torch.Tensor, names: tuple[str, ...], gen: torch.Generator
+) -> torch.Tensor:
     """Distort each image of an already translated batch by its own kind: kinds is a (B,) long
     tensor of indices into names. Each kind is computed for the images that use it only."""
     if len(kinds) and not 0 <= int(kinds.min()) <= int(kinds.max()) < len(names):
-        raise ValueError(f"distortion indices must be in [0, {len(names)}), got {kinds.min().item()}..{kinds.max().item()}")
+        raise ValueError(
+            f"distortion indices must be in [0, {len(names)}), got {kinds.min().item()}..{kinds.max().item()}"
+        )
     out = torch.empty_like(x)
     for i, name in enumerate(names):
         sel = kinds == i

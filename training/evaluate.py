@@ -31,8 +31,15 @@ PROTOCOL_SEED = 1234  # fixed so that every checkpoint is scored on the same dis
 
 
 @torch.no_grad()
-def evaluate_denoiser(model, images: torch.Tensor, labels: torch.Tensor, *, seed: int = PROTOCOL_SEED,
-                      batch_size: int = 500, device: str | torch.device = "cpu") -> dict:
+def evaluate_denoiser(
+    model,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    seed: int = PROTOCOL_SEED,
+    batch_size: int = 500,
+    device: str | torch.device = "cpu",
+) -> dict:
     """The reference protocol: the set copied once per true distortion; each copy translated
     (the clean image) then distorted (the noisy image). Accuracy of the classifier on the clean,
     noisy and reconstructed images (percent), per distortion and over all copies, and PSNR (dB)
@@ -68,8 +75,15 @@ def evaluate_denoiser(model, images: torch.Tensor, labels: torch.Tensor, *, seed
 
 
 @torch.no_grad()
-def evaluate_vae(model, images: torch.Tensor, *, k: int = 1000, seed: int = PROTOCOL_SEED, batch_size: int = 100,
-                 device: str | torch.device = "cpu") -> dict:
+def evaluate_vae(
+    model,
+    images: torch.Tensor,
+    *,
+    k: int = 1000,
+    seed: int = PROTOCOL_SEED,
+    batch_size: int = 100,
+    device: str | torch.device = "cpu",
+) -> dict:
     """Mean negative ELBO (one posterior sample per image, analytic KL) and, when k > 0, the IWAE
     estimate of -log p(x) with k samples, in nats per image, on the images binarized once with a
     seeded generator. The draw is made on the CPU so that every device scores the same bits."""
@@ -86,8 +100,13 @@ def evaluate_vae(model, images: torch.Tensor, *, k: int = 1000, seed: int = PROT
             totals["iwae_nll"] += iwae_nll(model, x, k, gen).sum().item()
     n = len(x_all)
     neg_elbo = (totals["recon_nll"] + totals["kl"]) / n
-    metrics = {"n_images": n, "protocol_seed": seed, "neg_elbo": round(neg_elbo, 3),
-               "recon_nll": round(totals["recon_nll"] / n, 3), "kl": round(totals["kl"] / n, 3)}
+    metrics = {
+        "n_images": n,
+        "protocol_seed": seed,
+        "neg_elbo": round(neg_elbo, 3),
+        "recon_nll": round(totals["recon_nll"] / n, 3),
+        "kl": round(totals["kl"] / n, 3),
+    }
     if k > 0:
         nll = totals["iwae_nll"] / n
         metrics.update(k=k, iwae_nll=round(nll, 3), elbo_gap=round(neg_elbo - nll, 3))
@@ -95,7 +114,9 @@ def evaluate_vae(model, images: torch.Tensor, *, k: int = 1000, seed: int = PROT
 
 
 @torch.no_grad()
-def sample_quality(vae, classifier, *, n: int = 1000, seed: int = PROTOCOL_SEED, device: str | torch.device = "cpu") -> dict:
+def sample_quality(
+    vae, classifier, *, n: int = 1000, seed: int = PROTOCOL_SEED, device: str | torch.device = "cpu"
+) -> dict:
     """How digit-like n prior samples are, by a separate classifier (`classify(x) -> logits`): the
     share it reads with confidence >= 0.9, and the entropy of its predicted-class histogram in nats
     (ln 10 = 2.303 when all ten digits are equally common; a model that draws few digits scores low)."""
@@ -107,8 +128,12 @@ def sample_quality(vae, classifier, *, n: int = 1000, seed: int = PROTOCOL_SEED,
     counts = torch.bincount(probs.argmax(1), minlength=10)
     share = counts / n
     entropy = -(share[share > 0] * share[share > 0].log()).sum()
-    return {"samples_n": n, "samples_confident_pct": round(float(100 * (probs.max(1).values >= 0.9).double().mean()), 2),
-            "samples_class_entropy": round(float(entropy), 4), "samples_class_counts": counts.tolist()}
+    return {
+        "samples_n": n,
+        "samples_confident_pct": round(float(100 * (probs.max(1).values >= 0.9).double().mean()), 2),
+        "samples_class_entropy": round(float(entropy), 4),
+        "samples_class_counts": counts.tolist(),
+    }
 
 
 def judged_samples(vae, judge: Path, device: str | torch.device = "cpu") -> dict:
@@ -118,15 +143,19 @@ def judged_samples(vae, judge: Path, device: str | torch.device = "cpu") -> dict
     if not judge.exists():
         return {}
     created = read_metadata(judge)["created"]
-    return {**sample_quality(vae, load_checkpoint(judge, device), device=device),
-            "samples_classifier": f"{judge.name} (created {created})"}
+    return {
+        **sample_quality(vae, load_checkpoint(judge, device), device=device),
+        "samples_classifier": f"{judge.name} (created {created})",
+    }
 
 
 @torch.no_grad()
 def batched(fn, images: torch.Tensor, device, batch_size: int = 2000) -> torch.Tensor:
     """fn (a model method; the model in eval mode) over uint8 images (N, 28, 28) in batches,
     gathered on the CPU."""
-    return torch.cat([fn(to_float(images[i : i + batch_size]).to(device)).cpu() for i in range(0, len(images), batch_size)])
+    return torch.cat(
+        [fn(to_float(images[i : i + batch_size]).to(device)).cpu() for i in range(0, len(images), batch_size)]
+    )
 
 
 @torch.no_grad()
@@ -143,15 +172,22 @@ def codes_and_mse(model, images: torch.Tensor, *, batch_size: int, device) -> tu
     return torch.cat(codes), round(sq_err / (len(images) * 28 * 28), 5)
 
 
-def evaluate_reconstruction(model, images: torch.Tensor, *, batch_size: int = 1000,
-                            device: str | torch.device = "cpu") -> dict:
+def evaluate_reconstruction(
+    model, images: torch.Tensor, *, batch_size: int = 1000, device: str | torch.device = "cpu"
+) -> dict:
     """Mean squared error per pixel of decode(encode(x)) on [0, 1] images, and the code size."""
     codes, mse = codes_and_mse(model, images, batch_size=batch_size, device=device)
     return {"n_images": len(images), "mse": mse, "latent_dim": codes.shape[1]}
 
 
-def evaluate_neurons(model, images: torch.Tensor, labels: torch.Tensor, *, batch_size: int = 1000,
-                     device: str | torch.device = "cpu") -> dict:
+def evaluate_neurons(
+    model,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    batch_size: int = 1000,
+    device: str | torch.device = "cpu",
+) -> dict:
     """A 10-neuron code against the true digits: confusion matrix of digit x argmax neuron,
     majority-vote and Hungarian-matched accuracy, NMI, ARI, and the reconstruction MSE per pixel."""
     from .clustering import scores
@@ -163,14 +199,18 @@ def evaluate_neurons(model, images: torch.Tensor, labels: torch.Tensor, *, batch
 
 
 @torch.no_grad()
-def evaluate_latent_classifier(model, images: torch.Tensor, labels: torch.Tensor, *,
-                               device: str | torch.device = "cpu") -> dict:
+def evaluate_latent_classifier(
+    model, images: torch.Tensor, labels: torch.Tensor, *, device: str | torch.device = "cpu"
+) -> dict:
     """Accuracy (percent) of a classifier on a frozen autoencoder's code, and the code's size."""
     model.eval()
     codes = batched(model.encode, images, device)
     pred = model.classify_code(codes.to(device)).argmax(1).cpu()
-    return {"n_images": len(images), "acc": round(100 * (pred == labels).float().mean().item(), 3),
-            "latent_dim": int(codes.shape[1])}
+    return {
+        "n_images": len(images),
+        "acc": round(100 * (pred == labels).float().mean().item(), 3),
+        "latent_dim": int(codes.shape[1]),
+    }
 
 
 def main(argv=None):
@@ -178,12 +218,21 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("checkpoint")
     p.add_argument("--limit", type=int, default=None, help="score only the first N images (for quick checks)")
-    p.add_argument("--split", choices=["test", "train"], default="test",
-                   help="the test set, or the training split the checkpoint's recipe trained on (underfit or overfit?)")
-    p.add_argument("--k", type=int, default=1000, help="importance samples per image for the VAEs' IWAE bound")
+    p.add_argument(
+        "--split",
+        choices=["test", "train"],
+        default="test",
+        help="the test set, or the training split the checkpoint's recipe trained on (underfit or overfit?)",
+    )
+    p.add_argument(
+        "--k", type=int, default=1000, help="importance samples per image for the VAEs' IWAE bound"
+    )
     p.add_argument("--device", default="cpu")
-    p.add_argument("--write", action="store_true",
-                   help="store the figures in the checkpoint's header (the training-time ones are kept beside them)")
+    p.add_argument(
+        "--write",
+        action="store_true",
+        help="store the figures in the checkpoint's header (the training-time ones are kept beside them)",
+    )
     args = p.parse_args(argv)
     if args.write and (args.limit or args.split != "test"):
         p.error("--write stores full test-set figures only: drop --limit and --split")
@@ -200,7 +249,9 @@ def main(argv=None):
         metrics = evaluate_denoiser(model, images, labels, device=args.device)
     elif meta["model"] in ("vae", "vae2d"):
         metrics = evaluate_vae(model, images, k=args.k, device=args.device)
-        metrics.update(judged_samples(model, Path(args.checkpoint).with_name("denoiser.safetensors"), args.device))
+        metrics.update(
+            judged_samples(model, Path(args.checkpoint).with_name("denoiser.safetensors"), args.device)
+        )
     elif meta["model"] in ("neuron_ae", "cluster_ae"):
         metrics = evaluate_neurons(model, images, labels, device=args.device)
     elif meta["model"] == "autoencoder":
@@ -215,7 +266,9 @@ def main(argv=None):
     print(json.dumps(metrics, indent=2, sort_keys=True))
     if args.write:
         command = "python -m training.evaluate " + shlex.join(argv)
-        rewrite_metrics(args.checkpoint, {k: v for k, v in metrics.items() if k not in ("model", "split")}, command)
+        rewrite_metrics(
+            args.checkpoint, {k: v for k, v in metrics.items() if k not in ("model", "split")}, command
+        )
     return metrics
 
 

@@ -25,8 +25,16 @@ import torch
 from safetensors import SafetensorError, safe_open
 
 from . import projection
-from .checkpoint import (CheckpointError, checkpoint_files, git_commit, load_checkpoint, read_metadata, run_summary,
-                         trained_on, write_safetensors)
+from .checkpoint import (
+    CheckpointError,
+    checkpoint_files,
+    git_commit,
+    load_checkpoint,
+    read_metadata,
+    run_summary,
+    trained_on,
+    write_safetensors,
+)
 from .clustering import confusion, hungarian_mapping
 from .data import load_mnist
 from .evaluate import batched
@@ -42,12 +50,19 @@ DIMS = {"umap": (2, 3), "pca": (2, 3), "tsne": (2,)}
 # 70k points takes far longer than UMAP on two cores)
 DIMS_ALL = {"umap": (2,), "pca": (2,)}
 SPLITS = ("test", "all")
-SETTINGS = {"seed": 0, "trustworthiness_k": 15, "knn_k": 5, "umap": {"n_neighbors": 15, "min_dist": 0.1},
-            "tsne": {"perplexity": 30.0}}  # t-SNE starts from PCA
+SETTINGS = {
+    "seed": 0,
+    "trustworthiness_k": 15,
+    "knn_k": 5,
+    "umap": {"n_neighbors": 15, "min_dist": 0.1},
+    "tsne": {"perplexity": 30.0},
+}  # t-SNE starts from PCA
 
 
 def map_path(checkpoint: Path, split: str = "test") -> Path:
-    return checkpoint.with_name(checkpoint.stem + (".map.safetensors" if split == "test" else f".map-{split}.safetensors"))
+    return checkpoint.with_name(
+        checkpoint.stem + (".map.safetensors" if split == "test" else f".map-{split}.safetensors")
+    )
 
 
 def read_map(path: Path, tensors: bool = True) -> tuple[dict, dict]:
@@ -62,8 +77,9 @@ def read_map(path: Path, tensors: bool = True) -> tuple[dict, dict]:
         raise CheckpointError(f"map {path} is missing or unreadable ({e}). Make it with: {how}") from e
 
 
-def predictions(model, meta: dict, images: torch.Tensor, latents: torch.Tensor, labels: torch.Tensor,
-                ckpt_dir: Path) -> tuple[torch.Tensor, str]:
+def predictions(
+    model, meta: dict, images: torch.Tensor, latents: torch.Tensor, labels: torch.Tensor, ckpt_dir: Path
+) -> tuple[torch.Tensor, str]:
     """A predicted digit per image (N,) and where it comes from: the model's own classifier, a latent
     classifier trained on this checkpoint's code, the matched digit of the argmax neuron, or else the
     vote of the 5 nearest latents."""
@@ -74,7 +90,9 @@ def predictions(model, meta: dict, images: torch.Tensor, latents: torch.Tensor, 
         head = read_metadata(path)
         if head["model"] == "latent_classifier" and json.loads(head.get("parent", "null")) == me:
             clf = load_checkpoint(path)
-            return batched(lambda x: clf(x).logits, images, "cpu").argmax(1), f"{path.stem} (an MLP on this code)"
+            return batched(lambda x: clf(x).logits, images, "cpu").argmax(
+                1
+            ), f"{path.stem} (an MLP on this code)"
     if getattr(model, "neuron_code", False):
         neuron = latents.argmax(1)
         mapping = torch.from_numpy(hungarian_mapping(confusion(labels.numpy(), neuron.numpy())))
@@ -82,9 +100,18 @@ def predictions(model, meta: dict, images: torch.Tensor, latents: torch.Tensor, 
     return projection.knn_predict(latents, labels, SETTINGS["knn_k"]), "the vote of its 5 nearest latents"
 
 
-def build_map(model, meta: dict, images: torch.Tensor, labels: torch.Tensor, ckpt_dir: Path,
-              projections=("umap", "pca", "tsne"), dims=(2, 3), log=print, n_test: int | None = None,
-              plan: dict = DIMS) -> tuple[dict, dict]:
+def build_map(
+    model,
+    meta: dict,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    ckpt_dir: Path,
+    projections=("umap", "pca", "tsne"),
+    dims=(2, 3),
+    log=print,
+    n_test: int | None = None,
+    plan: dict = DIMS,
+) -> tuple[dict, dict]:
     """(tensors, quality) of one model's map over `images` (N, 28, 28) uint8, of which the first
     n_test (default all) are test digits: trustworthiness is averaged over those."""
     seed, k = SETTINGS["seed"], SETTINGS["trustworthiness_k"]
@@ -94,11 +121,19 @@ def build_map(model, meta: dict, images: torch.Tensor, labels: torch.Tensor, ckp
     tensors = {"latents": latents, "labels": labels.to(torch.int64), "pred": pred.to(torch.int64)}
     if getattr(model, "neuron_code", False):
         tensors["neuron"] = latents.argmax(1)
-    quality = {"latent_knn5": round(projection.knn_accuracy(latents, labels, SETTINGS["knn_k"]), 2),
-               "pred_source": source, "pred_accuracy": round(float(100 * (pred == labels).double().mean()), 2)}
+    quality = {
+        "latent_knn5": round(projection.knn_accuracy(latents, labels, SETTINGS["knn_k"]), 2),
+        "pred_source": source,
+        "pred_accuracy": round(float(100 * (pred == labels).double().mean()), 2),
+    }
     # no map has more dimensions than the latent, and PCA to as many is only a rotation of it
-    todo = [(p, d) for p in projections if p in plan for d in plan[p] if d in dims and d <= latents.shape[1]
-            and not (p == "pca" and d == latents.shape[1])]
+    todo = [
+        (p, d)
+        for p in projections
+        if p in plan
+        for d in plan[p]
+        if d in dims and d <= latents.shape[1] and not (p == "pca" and d == latents.shape[1])
+    ]
     if latents.shape[1] in dims and latents.shape[1] in {d for ds in plan.values() for d in ds}:
         todo.append(("latent", latents.shape[1]))  # a 2-d or 3-d latent is its own map
     for name, dim in todo:
@@ -111,15 +146,26 @@ def build_map(model, meta: dict, images: torch.Tensor, labels: torch.Tensor, ckp
             coords = projection.PROJECTIONS[name](latents, dim, seed=seed, **SETTINGS[name])
         key = f"{name}_{dim}d"
         tensors[key] = coords
-        quality[key] = {"trustworthiness": round(projection.trustworthiness(latents, coords, k, queries), 4),
-                        "knn5": round(projection.knn_accuracy(coords, labels, SETTINGS["knn_k"]), 2),
-                        "seconds": round(time.time() - t0, 1)}
+        quality[key] = {
+            "trustworthiness": round(projection.trustworthiness(latents, coords, k, queries), 4),
+            "knn5": round(projection.knn_accuracy(coords, labels, SETTINGS["knn_k"]), 2),
+            "seconds": round(time.time() - t0, 1),
+        }
         log(f"  {key}: {quality[key]}")
     return tensors, quality
 
 
-def export(name: str, *, ckpt_dir: Path = CKPT, limit: int | None = None, command: str = "",
-           projections=("umap", "pca", "tsne"), dims=(2, 3), split: str = "test", log=print) -> Path:
+def export(
+    name: str,
+    *,
+    ckpt_dir: Path = CKPT,
+    limit: int | None = None,
+    command: str = "",
+    projections=("umap", "pca", "tsne"),
+    dims=(2, 3),
+    split: str = "test",
+    log=print,
+) -> Path:
     """Write the map of checkpoint `name` over the test set (split "test") or over all 70,000
     digits, test first (split "all"; `limit` then takes that many of each set)."""
     t0 = time.time()
@@ -135,16 +181,36 @@ def export(name: str, *, ckpt_dir: Path = CKPT, limit: int | None = None, comman
         images = torch.cat([images, data.train.images[:limit]])
         labels = torch.cat([labels, data.train.labels[:limit]])
     torch.manual_seed(SETTINGS["seed"])
-    tensors, quality = build_map(model, meta, images, labels, ckpt_dir, projections, dims, log, n_test,
-                                 DIMS if split == "test" else DIMS_ALL)
+    tensors, quality = build_map(
+        model,
+        meta,
+        images,
+        labels,
+        ckpt_dir,
+        projections,
+        dims,
+        log,
+        n_test,
+        DIMS if split == "test" else DIMS_ALL,
+    )
     if split == "all":  # the app reads latents from the test map; small integers fit a byte
         latent_dim = tensors.pop("latents").shape[1]
         tensors = {k: v.to(torch.uint8) if v.dtype == torch.int64 else v for k, v in tensors.items()}
         quality["latent_dim"] = latent_dim
-    header = {"model": meta["model"], "checkpoint": path.name, "checkpoint_created": meta["created"],
-              "split": split, "n_points": str(len(images)), "n_test": str(n_test), "quality": json.dumps(quality, sort_keys=True),
-              "settings": json.dumps(SETTINGS, sort_keys=True), "command": command, "commit": git_commit(),
-              "wall_time_s": f"{time.time() - t0:.1f}", "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    header = {
+        "model": meta["model"],
+        "checkpoint": path.name,
+        "checkpoint_created": meta["created"],
+        "split": split,
+        "n_points": str(len(images)),
+        "n_test": str(n_test),
+        "quality": json.dumps(quality, sort_keys=True),
+        "settings": json.dumps(SETTINGS, sort_keys=True),
+        "command": command,
+        "commit": git_commit(),
+        "wall_time_s": f"{time.time() - t0:.1f}",
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
     out = map_path(path, split)
     write_safetensors(out, {k: v.contiguous() for k, v in tensors.items()}, header)
     return out
@@ -153,20 +219,39 @@ def export(name: str, *, ckpt_dir: Path = CKPT, limit: int | None = None, comman
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     p = argparse.ArgumentParser(prog="python -m training export", description=__doc__)
-    p.add_argument("names", nargs="*", help=f"checkpoints to map (default: those of {', '.join(EXPLORED)} that exist)")
+    p.add_argument(
+        "names", nargs="*", help=f"checkpoints to map (default: those of {', '.join(EXPLORED)} that exist)"
+    )
     p.add_argument("--checkpoints", type=Path, default=CKPT, help="folder of the checkpoints")
-    p.add_argument("--split", choices=SPLITS, default="test",
-                   help="test: the 10,000 test digits; all: the 70,000 train and test digits, 2-d UMAP and PCA")
-    p.add_argument("--limit", type=int, help="only the first N test digits (and N training digits with --split all; for tests)")
-    p.add_argument("--projections", nargs="+", default=["umap", "pca", "tsne"], choices=["umap", "pca", "tsne"])
+    p.add_argument(
+        "--split",
+        choices=SPLITS,
+        default="test",
+        help="test: the 10,000 test digits; all: the 70,000 train and test digits, 2-d UMAP and PCA",
+    )
+    p.add_argument(
+        "--limit",
+        type=int,
+        help="only the first N test digits (and N training digits with --split all; for tests)",
+    )
+    p.add_argument(
+        "--projections", nargs="+", default=["umap", "pca", "tsne"], choices=["umap", "pca", "tsne"]
+    )
     p.add_argument("--dims", nargs="+", type=int, default=[2, 3], choices=[2, 3])
     args = p.parse_args(argv)
     names = args.names or [n for n in EXPLORED if (args.checkpoints / f"{n}.safetensors").exists()]
     command = "python -m training export " + shlex.join(argv)
     for name in names:
         print(f"{name}:", flush=True)
-        out = export(name, ckpt_dir=args.checkpoints, limit=args.limit, command=command.strip(),
-                     projections=args.projections, dims=args.dims, split=args.split)
+        out = export(
+            name,
+            ckpt_dir=args.checkpoints,
+            limit=args.limit,
+            command=command.strip(),
+            projections=args.projections,
+            dims=args.dims,
+            split=args.split,
+        )
         print(f"  wrote {out}", flush=True)
 
 

@@ -51,6 +51,7 @@ class Dist:
         if self.world == 1:
             return model
         from torch.nn.parallel import DistributedDataParallel as DDP
+
         if self.device.type == "cuda":
             model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
             return DDP(model, device_ids=[self.device.index])
@@ -76,7 +77,9 @@ def prepare_data(r) -> tuple[MNIST, Split, Split, Split]:
     train_split, val_split = train_val_split(data.train, r.val_size, seed=r.seed)
     test = data.test
     if r.smoke:
-        train_split, val_split, test = (Split(s.images[:n], s.labels[:n]) for s, n in ((train_split, 512), (val_split, 200), (test, 200)))
+        train_split, val_split, test = (
+            Split(s.images[:n], s.labels[:n]) for s, n in ((train_split, 512), (val_split, 200), (test, 200))
+        )
     return data, train_split, val_split, test
 
 
@@ -140,8 +143,16 @@ def load_state(path: Path, model, opt, gen: torch.Generator) -> dict:
     return info
 
 
-def start_or_resume(state_path: Path | None, model, opt, gen: torch.Generator, *, command: str, recipe: dict,
-                    parent: dict | None = None) -> dict:
+def start_or_resume(
+    state_path: Path | None,
+    model,
+    opt,
+    gen: torch.Generator,
+    *,
+    command: str,
+    recipe: dict,
+    parent: dict | None = None,
+) -> dict:
     """Fresh progress, or the progress saved in state_path (which then also restores model,
     optimizer and generator) when that file exists and was written with the same recipe.
     `parent`, the summary of the run this one starts from, goes into fresh progress; resumed
@@ -149,14 +160,26 @@ def start_or_resume(state_path: Path | None, model, opt, gen: torch.Generator, *
     if state_path is not None and state_path.exists():
         info = load_state(state_path, model, opt, gen)
         if info["recipe"] != recipe:
-            raise SystemExit(f"{state_path} was written with another recipe; start without --resume or pass the same flags")
+            raise SystemExit(
+                f"{state_path} was written with another recipe; start without --resume or pass the same flags"
+            )
         print(f"resumed from {state_path} at epoch {info['epoch']} (step {info['step']})")
         # the header keeps the first command and commit; each resume is recorded beside them
-        info.setdefault("resumes", []).append({"epoch": info["epoch"], "command": command, "commit": git_commit()})
+        info.setdefault("resumes", []).append(
+            {"epoch": info["epoch"], "command": command, "commit": git_commit()}
+        )
         return info
     # the commit is taken now: commits made while a long run trains are not its code
-    info = {"epoch": 0, "step": 0, "samples": 0, "wall_time_s": 0.0, "history": [], "command": command,
-            "recipe": recipe, "commit": git_commit()}
+    info = {
+        "epoch": 0,
+        "step": 0,
+        "samples": 0,
+        "wall_time_s": 0.0,
+        "history": [],
+        "command": command,
+        "recipe": recipe,
+        "commit": git_commit(),
+    }
     if parent:
         info["parent"] = parent
     return info
@@ -181,8 +204,19 @@ def device_name(device: torch.device) -> str:
     return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
 
 
-def end_epoch(info: dict, row: dict, *, t_start: float, state_path: Path | None, model, opt, gen: torch.Generator,
-              max_minutes: float | None, epochs: int, dist_: Dist | None = None) -> bool:
+def end_epoch(
+    info: dict,
+    row: dict,
+    *,
+    t_start: float,
+    state_path: Path | None,
+    model,
+    opt,
+    gen: torch.Generator,
+    max_minutes: float | None,
+    epochs: int,
+    dist_: Dist | None = None,
+) -> bool:
     """Record a finished epoch (its `row` of validation figures), save the training state (rank 0),
     and say whether the time budget asks to stop here (rank 0 decides for all)."""
     main = dist_ is None or dist_.main
@@ -202,8 +236,17 @@ def end_epoch(info: dict, row: dict, *, t_start: float, state_path: Path | None,
     return stop
 
 
-def finish(model, out: Path, metrics: dict, info: dict, *, recipe: dict, device: torch.device, data: MNIST,
-           dist_: Dist | None = None) -> dict:
+def finish(
+    model,
+    out: Path,
+    metrics: dict,
+    info: dict,
+    *,
+    recipe: dict,
+    device: torch.device,
+    data: MNIST,
+    dist_: Dist | None = None,
+) -> dict:
     """Add the run's size to the test metrics, write the checkpoint (rank 0) and print the metrics."""
     metrics["parameters"] = sum(p.numel() for p in model.parameters())
     metrics["train_samples"] = info["samples"]
@@ -211,9 +254,20 @@ def finish(model, out: Path, metrics: dict, info: dict, *, recipe: dict, device:
         metrics["processes"] = dist_.world
         if not dist_.main:
             return {"finished": True, "metrics": metrics, **info}
-    save_checkpoint(model, out, metrics, command=info["command"], device=device_name(device),
-                    wall_time_s=info["wall_time_s"], dataset=f"{DATASETS[data.name]} ({data.source})", commit=info.get("commit"),
-                    extra={"recipe": recipe, "history": info["history"],
-                           **{k: info[k] for k in ("parent", "resumes") if k in info}})
+    save_checkpoint(
+        model,
+        out,
+        metrics,
+        command=info["command"],
+        device=device_name(device),
+        wall_time_s=info["wall_time_s"],
+        dataset=f"{DATASETS[data.name]} ({data.source})",
+        commit=info.get("commit"),
+        extra={
+            "recipe": recipe,
+            "history": info["history"],
+            **{k: info[k] for k in ("parent", "resumes") if k in info},
+        },
+    )
     print(json.dumps(metrics, indent=2, sort_keys=True))
     return {"finished": True, "metrics": metrics, **info}

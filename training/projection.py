@@ -22,7 +22,9 @@ def pca(x: torch.Tensor, dim: int) -> torch.Tensor:
     return (centred.double() @ axes.T).float()
 
 
-def umap(x: torch.Tensor, dim: int, seed: int = 0, n_neighbors: int = 15, min_dist: float = 0.1) -> torch.Tensor:
+def umap(
+    x: torch.Tensor, dim: int, seed: int = 0, n_neighbors: int = 15, min_dist: float = 0.1
+) -> torch.Tensor:
     """UMAP (McInnes et al. 2018) with its usual settings; a fixed seed makes it reproducible."""
     import warnings
 
@@ -45,8 +47,13 @@ def tsne(x: torch.Tensor, dim: int, seed: int = 0, perplexity: float = 30.0) -> 
 PROJECTIONS = {"umap": umap, "pca": lambda x, dim, seed=0: pca(x, dim), "tsne": tsne}
 
 
-def neighbours(points: torch.Tensor, queries: torch.Tensor, k: int, exclude_self: bool = False,
-               own: torch.Tensor | None = None):
+def neighbours(
+    points: torch.Tensor,
+    queries: torch.Tensor,
+    k: int,
+    exclude_self: bool = False,
+    own: torch.Tensor | None = None,
+):
     """The k nearest points (Euclidean) of each query: (distances (Q, k), indices (Q, k)), nearest
     first. With exclude_self the queries are the points themselves and each skips its own row;
     `own` (Q,) names each query's own row among the points instead, for queries that are some of them."""
@@ -67,7 +74,9 @@ def neighbours(points: torch.Tensor, queries: torch.Tensor, k: int, exclude_self
     return torch.cat(dists), torch.cat(idx)
 
 
-def trustworthiness(high: torch.Tensor, low: torch.Tensor, k: int = 15, queries: torch.Tensor | None = None) -> float:
+def trustworthiness(
+    high: torch.Tensor, low: torch.Tensor, k: int = 15, queries: torch.Tensor | None = None
+) -> float:
     """Venna & Kaski's trustworthiness in [0, 1] (the definition of sklearn.manifold.trustworthiness):
     1 - 2 / (n k (2n - 3k - 1)) * sum over points i and their k map neighbours j that are not
     among i's k nearest in the original space of (rank of j among i's original neighbours - k).

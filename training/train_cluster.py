@@ -32,6 +32,7 @@ from .loop import end_epoch, finish, optimizer_step, setup, start_or_resume
 @dataclass
 class Recipe:
     """Everything that decides how a run trains; stored in the checkpoint header."""
+
     epochs: int = 10  # stage 1: autoencoder pretraining
     finetune_epochs: int = 4  # stage 3: per self-training round
     rounds: int = 2  # self-training rounds (1: the mixture's targets only)
@@ -76,17 +77,31 @@ def shift_batch(x: torch.Tensor, max_shift: int, gen: torch.Generator) -> torch.
     b = len(x)
     d = torch.randint(-max_shift, max_shift + 1, (2, b), generator=gen, device=x.device)
     pad = F.pad(x, (max_shift,) * 4)
-    rows = (torch.arange(28, device=x.device)[None, :] + max_shift - d[0][:, None])  # (B, 28)
-    cols = (torch.arange(28, device=x.device)[None, :] + max_shift - d[1][:, None])
-    return pad[torch.arange(b, device=x.device)[:, None, None], :, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)
+    rows = torch.arange(28, device=x.device)[None, :] + max_shift - d[0][:, None]  # (B, 28)
+    cols = torch.arange(28, device=x.device)[None, :] + max_shift - d[1][:, None]
+    return pad[
+        torch.arange(b, device=x.device)[:, None, None], :, rows[:, :, None], cols[:, None, :]
+    ].permute(0, 3, 1, 2)
 
 
-def train(model_name: str, r: Recipe, *, device: torch.device, out: Path, state_path: Path | None,
-          resume: bool, command: str, max_minutes: float | None = None, config: dict | None = None) -> dict:
+def train(
+    model_name: str,
+    r: Recipe,
+    *,
+    device: torch.device,
+    out: Path,
+    state_path: Path | None,
+    resume: bool,
+    command: str,
+    max_minutes: float | None = None,
+    config: dict | None = None,
+) -> dict:
     from .models import build_model
 
     if resume or max_minutes is not None:
-        raise SystemExit("cluster_ae trains in one go (about half an hour on two CPU cores); --resume and --max-minutes are not supported")
+        raise SystemExit(
+            "cluster_ae trains in one go (about half an hour on two CPU cores); --resume and --max-minutes are not supported"
+        )
     dist_, data, train_split, val_split, test = setup(r, device)
     if dist_.world > 1:
         raise SystemExit("cluster_ae trains in one process (its clustering stage is not data-parallel)")
@@ -103,7 +118,9 @@ def train(model_name: str, r: Recipe, *, device: torch.device, out: Path, state_
         model.train()
         order = torch.randperm(len(images), generator=gen, device="cpu")
         steps = math.ceil(len(images) / r.batch_size)
-        bar = tqdm(range(steps), desc=f"{stage} {info['epoch'] + 1}/{epochs_total}", mininterval=5, leave=False)
+        bar = tqdm(
+            range(steps), desc=f"{stage} {info['epoch'] + 1}/{epochs_total}", mininterval=5, leave=False
+        )
         seen, t0 = 0, time.time()
         for s in bar:
             idx = order[s * r.batch_size : (s + 1) * r.batch_size]
@@ -125,21 +142,37 @@ def train(model_name: str, r: Recipe, *, device: torch.device, out: Path, state_
             if r.smoke and s >= 3:
                 break
         val = evaluate_neurons(model, val_split.images, val_split.labels, device=device)
-        return {"epoch": info["epoch"] + 1, "stage": stage, "samples_per_s": round(seen / (time.time() - t0), 1),
-                **{k: val[k] for k in ("mse", "acc_majority", "acc_matched", "nmi")}}
+        return {
+            "epoch": info["epoch"] + 1,
+            "stage": stage,
+            "samples_per_s": round(seen / (time.time() - t0), 1),
+            **{k: val[k] for k in ("mse", "acc_majority", "acc_matched", "nmi")},
+        }
 
     # 1. pretrain
     opt = torch.optim.Adam(model.parameters(), lr=r.lr)
     for _ in range(r.epochs):
-        end_epoch(info, run_epoch(opt, "pretrain"), t_start=t_start, state_path=None, model=model, opt=opt, gen=gen,
-                  max_minutes=None, epochs=epochs_total)
+        end_epoch(
+            info,
+            run_epoch(opt, "pretrain"),
+            t_start=t_start,
+            state_path=None,
+            model=model,
+            opt=opt,
+            gen=gen,
+            max_minutes=None,
+            epochs=epochs_total,
+        )
 
     # 2. cluster the features (UMAP + Gaussian mixture)
     t0 = time.time()
     model.eval()
     cluster, posterior = mixture_targets(embed(batched(model.features, images, device).numpy(), r), r.seed)
     targets = torch.from_numpy(np.where(posterior >= r.confidence, cluster, -1))
-    info["clustering"] = {"seconds": round(time.time() - t0, 1), "targets_share": round(float((targets >= 0).float().mean()), 4)}
+    info["clustering"] = {
+        "seconds": round(time.time() - t0, 1),
+        "targets_share": round(float((targets >= 0).float().mean()), 4),
+    }
     print(f"clustering: {info['clustering']}", flush=True)
 
     # 3. self-train, first on the mixture's targets, then on the network's own confident answers
@@ -153,9 +186,26 @@ def train(model_name: str, r: Recipe, *, device: torch.device, out: Path, state_
         for _ in range(finetune_epochs):
             row = run_epoch(opt, f"self-train {round_ + 1}", targets)
             row["targets_share"] = round(float((targets >= 0).float().mean()), 4)
-            end_epoch(info, row, t_start=t_start, state_path=None, model=model, opt=opt, gen=gen,
-                      max_minutes=None, epochs=epochs_total)
+            end_epoch(
+                info,
+                row,
+                t_start=t_start,
+                state_path=None,
+                model=model,
+                opt=opt,
+                gen=gen,
+                max_minutes=None,
+                epochs=epochs_total,
+            )
 
     metrics = evaluate_neurons(model, test.images, test.labels, device=device)
-    return finish(model, out, metrics, info, recipe={**asdict(r), "labels_used_in_training": False}, device=device,
-                  data=data, dist_=dist_)
+    return finish(
+        model,
+        out,
+        metrics,
+        info,
+        recipe={**asdict(r), "labels_used_in_training": False},
+        device=device,
+        data=data,
+        dist_=dist_,
+    )

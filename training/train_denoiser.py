@@ -26,6 +26,7 @@ from .loop import end_epoch, finish, lr_at, optimizer_step, setup, start_or_resu
 @dataclass
 class Recipe:
     """Everything that decides how a run trains; stored in the checkpoint header."""
+
     epochs: int
     batch_size: int
     lr: float  # peak learning rate of AdamW
@@ -35,7 +36,9 @@ class Recipe:
     mix: list[str]  # distortions each training image is shown with, once per epoch each
     mse_weights: list[list[float]]  # [[until_fraction_of_training, weight], ...]
     label_smoothing: float = 0.0
-    recon_ce: float = 0.0  # weight of cross-entropy on the (detached) reconstructions: the head learns to read them
+    recon_ce: float = (
+        0.0  # weight of cross-entropy on the (detached) reconstructions: the head learns to read them
+    )
     init: str | None = None  # checkpoint whose tensors of matching name and shape start the run
     seed: int = 0
     val_size: int = 5000
@@ -47,14 +50,29 @@ RECIPES = {
     # lean model, tuned for CPU throughput: large batches, one-cycle style schedule, clean images in
     # the mix too (the app's "translate only" choice, and it helps clean/recon accuracy)
     # the hard distortions (rows/cols, fractional) twice per epoch; the head also reads reconstructions
-    "denoiser": Recipe(epochs=12, batch_size=256, lr=4e-3, weight_decay=5e-4, warmup_frac=0.03, cosine=True,
-                       mix=["translate", "rows_cols", "rows_cols", "clamp", "fractional", "fractional"],
-                       mse_weights=[[0.4, 100.0], [0.6, 75.0], [0.8, 50.0], [1.0, 25.0]], label_smoothing=0.05,
-                       recon_ce=0.5),
+    "denoiser": Recipe(
+        epochs=12,
+        batch_size=256,
+        lr=4e-3,
+        weight_decay=5e-4,
+        warmup_frac=0.03,
+        cosine=True,
+        mix=["translate", "rows_cols", "rows_cols", "clamp", "fractional", "fractional"],
+        mse_weights=[[0.4, 100.0], [0.6, 75.0], [0.8, 50.0], [1.0, 25.0]],
+        label_smoothing=0.05,
+        recon_ce=0.5,
+    ),
     # the write-up's recipe: AdamW lr 1e-4, batch 64, 25 epochs of 3 copies, MSE weight 350 -> 275 -> 125 -> 25
-    "denoiser_ref": Recipe(epochs=25, batch_size=64, lr=1e-4, weight_decay=0.01, warmup_frac=0.0, cosine=False,
-                           mix=["rows_cols", "clamp", "fractional"],
-                           mse_weights=[[0.4, 350.0], [0.6, 275.0], [0.8, 125.0], [1.0, 25.0]]),
+    "denoiser_ref": Recipe(
+        epochs=25,
+        batch_size=64,
+        lr=1e-4,
+        weight_decay=0.01,
+        warmup_frac=0.0,
+        cosine=False,
+        mix=["rows_cols", "clamp", "fractional"],
+        mse_weights=[[0.4, 350.0], [0.6, 275.0], [0.8, 125.0], [1.0, 25.0]],
+    ),
 }
 
 
@@ -71,7 +89,9 @@ def frozen_batchnorm(model):
     """BatchNorm layers use (and keep) their running statistics inside the block. Reconstructions
     have no exact zeros, so their batch statistics differ wildly from those of distorted digits;
     mixing both into the running averages would break evaluation of either."""
-    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.training]
+    norms = [
+        m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.training
+    ]
     for m in norms:
         m.eval()
     try:
@@ -81,8 +101,18 @@ def frozen_batchnorm(model):
             m.train()
 
 
-def train(model_name: str, r: Recipe, *, device: torch.device, out: Path, state_path: Path | None,
-          resume: bool, command: str, max_minutes: float | None = None, config: dict | None = None) -> dict:
+def train(
+    model_name: str,
+    r: Recipe,
+    *,
+    device: torch.device,
+    out: Path,
+    state_path: Path | None,
+    resume: bool,
+    command: str,
+    max_minutes: float | None = None,
+    config: dict | None = None,
+) -> dict:
     from .models import build_model
 
     dist_, data, train_split, val_split, test = setup(r, device)
@@ -96,8 +126,9 @@ def train(model_name: str, r: Recipe, *, device: torch.device, out: Path, state_
     n_kinds = len(r.mix)
     steps_per_epoch = math.ceil(len(train_split) * n_kinds / r.batch_size)
     total = steps_per_epoch * r.epochs
-    info = start_or_resume(state_path if resume else None, model, opt, gen, command=command, recipe=asdict(r),
-                           parent=parent)
+    info = start_or_resume(
+        state_path if resume else None, model, opt, gen, command=command, recipe=asdict(r), parent=parent
+    )
     t_start = time.time() - info["wall_time_s"]
     images = train_split.images.to(device)
     labels = train_split.labels.to(device)
@@ -105,8 +136,13 @@ def train(model_name: str, r: Recipe, *, device: torch.device, out: Path, state_
         model.train()
         # every (image, distortion) pair once, shuffled together
         order = torch.randperm(len(images) * n_kinds, generator=gen, device=device)
-        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{r.epochs}", mininterval=5, leave=False,
-                   disable=not dist_.main)
+        bar = tqdm(
+            range(steps_per_epoch),
+            desc=f"epoch {epoch + 1}/{r.epochs}",
+            mininterval=5,
+            leave=False,
+            disable=not dist_.main,
+        )
         seen, t0 = 0, time.time()
         for s in bar:
             step = info["step"]
@@ -132,14 +168,29 @@ def train(model_name: str, r: Recipe, *, device: torch.device, out: Path, state_
             optimizer_step(opt, loss, info, len(idx))
             seen += len(idx)
             if s % 20 == 0:
-                bar.set_postfix(ce=f"{ce.item():.3f}", mse=f"{mse.item():.4f}", sps=f"{seen / (time.time() - t0):.0f}")
+                bar.set_postfix(
+                    ce=f"{ce.item():.3f}", mse=f"{mse.item():.4f}", sps=f"{seen / (time.time() - t0):.0f}"
+                )
             if r.smoke and s >= 3:
                 break
         val = evaluate_denoiser(model, val_split.images, val_split.labels, seed=r.seed + 1, device=device)
-        row = {"epoch": epoch + 1, "samples_per_s": round(seen / (time.time() - t0), 1),
-               **{k: val[k] for k in ("acc_clean", "acc_noisy", "acc_recon", "psnr_recon_clamp")}}
-        if end_epoch(info, row, t_start=t_start, state_path=state_path, model=model, opt=opt, gen=gen,
-                     max_minutes=max_minutes, epochs=r.epochs, dist_=dist_):
+        row = {
+            "epoch": epoch + 1,
+            "samples_per_s": round(seen / (time.time() - t0), 1),
+            **{k: val[k] for k in ("acc_clean", "acc_noisy", "acc_recon", "psnr_recon_clamp")},
+        }
+        if end_epoch(
+            info,
+            row,
+            t_start=t_start,
+            state_path=state_path,
+            model=model,
+            opt=opt,
+            gen=gen,
+            max_minutes=max_minutes,
+            epochs=r.epochs,
+            dist_=dist_,
+        ):
             return {"finished": False, **info}
     metrics = evaluate_denoiser(model, test.images, test.labels, device=device)
     return finish(model, out, metrics, info, recipe=asdict(r), device=device, data=data, dist_=dist_)

@@ -21,6 +21,7 @@ from .loop import end_epoch, finish, optimizer_step, setup, start_or_resume
 @dataclass
 class Recipe:
     """Everything that decides how a run trains; stored in the checkpoint header."""
+
     epochs: int = 30
     batch_size: int = 256
     lr: float = 1e-3
@@ -33,8 +34,18 @@ class Recipe:
 RECIPES = {"latent_classifier": Recipe()}
 
 
-def train(model_name: str, r: Recipe, *, device: torch.device, out: Path, state_path: Path | None,
-          resume: bool, command: str, max_minutes: float | None = None, config: dict | None = None) -> dict:
+def train(
+    model_name: str,
+    r: Recipe,
+    *,
+    device: torch.device,
+    out: Path,
+    state_path: Path | None,
+    resume: bool,
+    command: str,
+    max_minutes: float | None = None,
+    config: dict | None = None,
+) -> dict:
     from .models import build_model
 
     if resume or max_minutes is not None:
@@ -50,8 +61,15 @@ def train(model_name: str, r: Recipe, *, device: torch.device, out: Path, state_
     y_train = train_split.labels.to(device)
     opt = torch.optim.Adam(model.head.parameters(), lr=r.lr)
     gen = torch.Generator(device="cpu").manual_seed(r.seed)
-    info = start_or_resume(None, model, opt, gen, command=command, recipe=asdict(r),
-                           parent=run_summary(read_metadata(r.autoencoder)))
+    info = start_or_resume(
+        None,
+        model,
+        opt,
+        gen,
+        command=command,
+        recipe=asdict(r),
+        parent=run_summary(read_metadata(r.autoencoder)),
+    )
     t_start = time.time()
     steps = math.ceil(len(z_train) / r.batch_size)
     for _ in range(r.epochs):
@@ -65,8 +83,23 @@ def train(model_name: str, r: Recipe, *, device: torch.device, out: Path, state_
             seen += len(idx)
             if r.smoke and s >= 3:
                 break
-        row = {"epoch": info["epoch"] + 1, "samples_per_s": round(seen / (time.time() - t0), 1),
-               "acc": evaluate_latent_classifier(model, val_split.images, val_split.labels, device=device)["acc"]}
-        end_epoch(info, row, t_start=t_start, state_path=None, model=model, opt=opt, gen=gen, max_minutes=None, epochs=r.epochs)
+        row = {
+            "epoch": info["epoch"] + 1,
+            "samples_per_s": round(seen / (time.time() - t0), 1),
+            "acc": evaluate_latent_classifier(model, val_split.images, val_split.labels, device=device)[
+                "acc"
+            ],
+        }
+        end_epoch(
+            info,
+            row,
+            t_start=t_start,
+            state_path=None,
+            model=model,
+            opt=opt,
+            gen=gen,
+            max_minutes=None,
+            epochs=r.epochs,
+        )
     metrics = evaluate_latent_classifier(model, test.images, test.labels, device=device)
     return finish(model, out, metrics, info, recipe=asdict(r), device=device, data=data, dist_=dist_)

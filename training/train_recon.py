@@ -23,6 +23,7 @@ from .loop import end_epoch, finish, optimizer_step, setup, start_or_resume
 @dataclass
 class Recipe:
     """Everything that decides how a run trains; stored in the checkpoint header."""
+
     epochs: int
     batch_size: int
     lr: float
@@ -47,8 +48,18 @@ def scored(model_name: str, model, split, device) -> dict:
     return evaluate_reconstruction(model, split.images, device=device)
 
 
-def train(model_name: str, r: Recipe, *, device: torch.device, out: Path, state_path: Path | None,
-          resume: bool, command: str, max_minutes: float | None = None, config: dict | None = None) -> dict:
+def train(
+    model_name: str,
+    r: Recipe,
+    *,
+    device: torch.device,
+    out: Path,
+    state_path: Path | None,
+    resume: bool,
+    command: str,
+    max_minutes: float | None = None,
+    config: dict | None = None,
+) -> dict:
     from .models import build_model
 
     dist_, data, train_split, val_split, test = setup(r, device)
@@ -69,8 +80,13 @@ def train(model_name: str, r: Recipe, *, device: torch.device, out: Path, state_
     for epoch in range(info["epoch"], r.epochs):
         model.train()
         order = torch.randperm(len(images), generator=gen, device=device)
-        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{r.epochs}", mininterval=5, leave=False,
-                   disable=not dist_.main)
+        bar = tqdm(
+            range(steps_per_epoch),
+            desc=f"epoch {epoch + 1}/{r.epochs}",
+            mininterval=5,
+            leave=False,
+            disable=not dist_.main,
+        )
         seen, t0 = 0, time.time()
         for s in bar:
             idx = order[s * r.batch_size : (s + 1) * r.batch_size]
@@ -83,11 +99,32 @@ def train(model_name: str, r: Recipe, *, device: torch.device, out: Path, state_
             if r.smoke and s >= 3:
                 break
         val = scored(model_name, model, val_split, device)
-        row = {"epoch": epoch + 1, "samples_per_s": round(seen / (time.time() - t0), 1),
-               **{k: val[k] for k in ("mse", "acc_majority", "acc_matched", "nmi") if k in val}}
-        if end_epoch(info, row, t_start=t_start, state_path=state_path, model=model, opt=opt, gen=gen,
-                     max_minutes=max_minutes, epochs=r.epochs, dist_=dist_):
+        row = {
+            "epoch": epoch + 1,
+            "samples_per_s": round(seen / (time.time() - t0), 1),
+            **{k: val[k] for k in ("mse", "acc_majority", "acc_matched", "nmi") if k in val},
+        }
+        if end_epoch(
+            info,
+            row,
+            t_start=t_start,
+            state_path=state_path,
+            model=model,
+            opt=opt,
+            gen=gen,
+            max_minutes=max_minutes,
+            epochs=r.epochs,
+            dist_=dist_,
+        ):
             return {"finished": False, **info}
     metrics = scored(model_name, model, test, device)
-    return finish(model, out, metrics, info, recipe={**asdict(r), "labels_used_in_training": False}, device=device,
-                  data=data, dist_=dist_)
+    return finish(
+        model,
+        out,
+        metrics,
+        info,
+        recipe={**asdict(r), "labels_used_in_training": False},
+        device=device,
+        data=data,
+        dist_=dist_,
+    )

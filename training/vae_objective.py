@@ -19,7 +19,11 @@ def binarize(x: torch.Tensor, gen: torch.Generator | None = None) -> torch.Tenso
 
 def bernoulli_nll(logits: torch.Tensor, x_bin: torch.Tensor) -> torch.Tensor:
     """-log p(x|z) per image, summed over pixels: (..., 1, 28, 28) -> (...)."""
-    return F.binary_cross_entropy_with_logits(logits, x_bin.expand_as(logits), reduction="none").flatten(-3).sum(-1)
+    return (
+        F.binary_cross_entropy_with_logits(logits, x_bin.expand_as(logits), reduction="none")
+        .flatten(-3)
+        .sum(-1)
+    )
 
 
 def elbo_terms(x_bin: torch.Tensor, out: VAEOutput) -> tuple[torch.Tensor, torch.Tensor]:
@@ -45,13 +49,17 @@ def iwae_bound(log_w: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def iwae_nll(model, x_bin: torch.Tensor, k: int, gen: torch.Generator | None = None, chunk: int = 50) -> torch.Tensor:
+def iwae_nll(
+    model, x_bin: torch.Tensor, k: int, gen: torch.Generator | None = None, chunk: int = 50
+) -> torch.Tensor:
     """Estimate of -log p(x) (B,) by the importance-weighted bound with k posterior samples per
     image. The decoder sees `chunk` samples of the whole batch at a time, so memory grows with
     chunk * B, not k * B."""
     shape = (len(x_bin), model.config.latent_dim)
     log_w = []
     for start in range(0, k, chunk):  # the encoder runs once per chunk: cheap beside the decodes
-        eps = torch.randn((min(chunk, k - start), *shape), generator=gen, device=x_bin.device, dtype=x_bin.dtype)  # (m, B, D)
+        eps = torch.randn(
+            (min(chunk, k - start), *shape), generator=gen, device=x_bin.device, dtype=x_bin.dtype
+        )  # (m, B, D)
         log_w.append(log_weights(x_bin, model(x_bin, eps=eps), eps))
     return iwae_bound(torch.cat(log_w))

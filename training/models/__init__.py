@@ -73,4 +73,28 @@ def model_name(model: nn.Module) -> str:
     raise KeyError(f"{type(model).__name__} is not a registered model")
 
 
-__all__ = ["MODELS", "Autoencoder", "AutoencoderConfig", "ClusterAE", "ClusterAEConfig", "Denoiser", "DenoiserConfig", "DenoiserRef", "DenoiserRefConfig", "LatentClassifier", "LatentClassifierConfig", "NeuronAE", "NeuronAEConfig", "VAE", "VAE2D", "VAE2DConfig", "VAEConfig", "build_model", "config_json", "fold_batchnorm", "for_serving", "model_class", "model_name"]
+__all__ = [
+    "MODELS",
+    "Autoencoder",
+    "AutoencoderConfig",
+    "ClusterAE",
+    "ClusterAEConfig",
+    "Denoiser",
+    "DenoiserConfig",
+    "DenoiserRef",
+    "DenoiserRefConfig",
+    "LatentClassifier",
+    "LatentClassifierConfig",
+    "NeuronAE",
+    "NeuronAEConfig",
+    "VAE",
+    "VAE2D",
+    "VAE2DConfig",
+    "VAEConfig",
+    "build_model",
+    "config_json",
+    "fold_batchnorm",
+    "for_serving",
+    "model_class",
+    "model_name",
+]

@@ -13,7 +13,9 @@ from torch import nn
 
 @dataclass
 class AutoencoderConfig:
-    hidden: list[int] = field(default_factory=lambda: [128, 64, 12])  # encoder widths; the decoder mirrors them
+    hidden: list[int] = field(
+        default_factory=lambda: [128, 64, 12]
+    )  # encoder widths; the decoder mirrors them
     latent_dim: int = 6
 
 

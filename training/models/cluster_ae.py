@@ -42,10 +42,13 @@ class ClusterAE(nn.Module):
             *block(nn.Conv2d(1, c1, 5, stride=2, padding=2)),  # (B, c1, 14, 14)
             *block(nn.Conv2d(c1, c2, 5, stride=2, padding=2)),  # (B, c2, 7, 7)
             *block(nn.Conv2d(c2, c3, 3, stride=2)),  # (B, c3, 3, 3)
-            nn.Flatten(), nn.Linear(c3 * 9, config.code),
+            nn.Flatten(),
+            nn.Linear(c3 * 9, config.code),
         )
         self.decoder = nn.Sequential(
-            nn.Linear(config.code, c3 * 9), nn.ReLU(inplace=True), nn.Unflatten(1, (c3, 3, 3)),
+            nn.Linear(config.code, c3 * 9),
+            nn.ReLU(inplace=True),
+            nn.Unflatten(1, (c3, 3, 3)),
             *block(nn.ConvTranspose2d(c3, c2, 3, stride=2)),  # (B, c2, 7, 7)
             *block(nn.ConvTranspose2d(c2, c1, 5, stride=2, padding=2, output_padding=1)),  # (B, c1, 14, 14)
             nn.ConvTranspose2d(c1, 1, 5, stride=2, padding=2, output_padding=1),  # (B, 1, 28, 28)

@@ -10,16 +10,20 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import torch
-from torch import nn
 import torch.nn.functional as F
+from torch import nn
 
 
 @dataclass
 class DenoiserConfig:
     widths: list[int] = field(default_factory=lambda: [16, 48, 96])  # encoder channels at 28x28, 14x14, 7x7
     decoder_widths: list[int] = field(default_factory=lambda: [16, 32])  # decoder channels at 28x28, 14x14
-    decoder_convs: int = 1  # 3x3 convs per decoder stage; the decoder is most of the cost, 1 is enough for 20+ dB
-    zero_mask_input: bool = True  # also feed 1[x == 0]: removed lines and clamped / fractional noise leave exact zeros
+    decoder_convs: int = (
+        1  # 3x3 convs per decoder stage; the decoder is most of the cost, 1 is enough for 20+ dB
+    )
+    zero_mask_input: bool = (
+        True  # also feed 1[x == 0]: removed lines and clamped / fractional noise leave exact zeros
+    )
     res_blocks: int = 0  # residual blocks at 7x7 after the bottleneck; each starts as the identity, so they can be added to a trained net
     enc_res_blocks: int = 0  # residual blocks at 28x28 after the first block (identity at start): full-resolution room to bridge zeroed lines
     mid_res_blocks: int = 0  # residual blocks at 14x14 after the second block (also identity at start): more room for the pixel-level work of reading through noise and gaps
@@ -40,8 +44,13 @@ class ResBlock(nn.Module):
 
     def __init__(self, c: int):
         super().__init__()
-        self.body = nn.Sequential(nn.Conv2d(c, c, 3, padding=1, bias=False), nn.BatchNorm2d(c), nn.ReLU(inplace=True),
-                                  nn.Conv2d(c, c, 3, padding=1, bias=False), nn.BatchNorm2d(c))
+        self.body = nn.Sequential(
+            nn.Conv2d(c, c, 3, padding=1, bias=False),
+            nn.BatchNorm2d(c),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(c, c, 3, padding=1, bias=False),
+            nn.BatchNorm2d(c),
+        )
         nn.init.zeros_(self.body[-1].weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -57,7 +66,11 @@ def conv_block(c_in: int, c_out: int, n: int = 2) -> nn.Sequential:
     """n 3x3 conv + BN + ReLU layers; resolution unchanged."""
     layers = []
     for i in range(n):
-        layers += [nn.Conv2d(c_in if i == 0 else c_out, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
+        layers += [
+            nn.Conv2d(c_in if i == 0 else c_out, c_out, 3, padding=1, bias=False),
+            nn.BatchNorm2d(c_out),
+            nn.ReLU(inplace=True),
+        ]
     return nn.Sequential(*layers)
 
 
@@ -83,19 +96,26 @@ class Denoiser(nn.Module):
         elif config.head == "conv":
             # 7x7 -> 4x4 by a strided conv: keeps where the strokes are (a 3 and an 8 differ in layout)
             # at a fraction of the reference's 6272 x 256 linear layer
-            self.reduce = nn.Sequential(nn.Conv2d(c3, config.head_channels, 3, stride=2, padding=1, bias=False),
-                                        nn.BatchNorm2d(config.head_channels), nn.ReLU(inplace=True))
+            self.reduce = nn.Sequential(
+                nn.Conv2d(c3, config.head_channels, 3, stride=2, padding=1, bias=False),
+                nn.BatchNorm2d(config.head_channels),
+                nn.ReLU(inplace=True),
+            )
             n_feat = 16 * config.head_channels
         else:
             raise ValueError(f"head must be 'pool' or 'conv', not {config.head!r}")
         self.head = nn.Sequential(
-            nn.Linear(n_feat, config.head_hidden), nn.ReLU(inplace=True),
-            nn.Dropout(config.dropout), nn.Linear(config.head_hidden, 10),
+            nn.Linear(n_feat, config.head_hidden),
+            nn.ReLU(inplace=True),
+            nn.Dropout(config.dropout),
+            nn.Linear(config.head_hidden, 10),
         )
         self.up1 = nn.ConvTranspose2d(c3, d2, 2, stride=2)
         self.dec1 = conv_block(d2 + c2, d2, config.decoder_convs)
         self.up2 = nn.ConvTranspose2d(d2, d1, 2, stride=2)
-        self.dec2 = conv_block(d1 + c1 + 1, d1, config.decoder_convs)  # + 1: the input itself, as in the reference
+        self.dec2 = conv_block(
+            d1 + c1 + 1, d1, config.decoder_convs
+        )  # + 1: the input itself, as in the reference
         self.out = nn.Conv2d(d1, 1, 1)
 
     def _features(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:

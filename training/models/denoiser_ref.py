@@ -23,8 +23,12 @@ class DenoiserRefOutput(NamedTuple):
 
 def _block(c_in: int, c_out: int, pool: bool) -> nn.Sequential:
     layers = [
-        nn.Conv2d(c_in, c_out, 3, padding=1), nn.BatchNorm2d(c_out), nn.ReLU(),
-        nn.Conv2d(c_out, c_out, 3, padding=1), nn.BatchNorm2d(c_out), nn.ReLU(),
+        nn.Conv2d(c_in, c_out, 3, padding=1),
+        nn.BatchNorm2d(c_out),
+        nn.ReLU(),
+        nn.Conv2d(c_out, c_out, 3, padding=1),
+        nn.BatchNorm2d(c_out),
+        nn.ReLU(),
     ]
     return nn.Sequential(*layers, *([nn.MaxPool2d(2)] if pool else []))
 
@@ -32,9 +36,14 @@ def _block(c_in: int, c_out: int, pool: bool) -> nn.Sequential:
 def _decoder(c_in: int, c_skip: int, c_out: int) -> nn.Sequential:
     # index 0 is the upsampling; the skip tensor is concatenated before index 2
     return nn.Sequential(
-        nn.ConvTranspose2d(c_in, c_out, 2, stride=2), nn.ReLU(),
-        nn.Conv2d(c_out + c_skip, c_out, 3, padding=1), nn.BatchNorm2d(c_out), nn.ReLU(),
-        nn.Conv2d(c_out, c_out, 3, padding=1), nn.BatchNorm2d(c_out), nn.ReLU(),
+        nn.ConvTranspose2d(c_in, c_out, 2, stride=2),
+        nn.ReLU(),
+        nn.Conv2d(c_out + c_skip, c_out, 3, padding=1),
+        nn.BatchNorm2d(c_out),
+        nn.ReLU(),
+        nn.Conv2d(c_out, c_out, 3, padding=1),
+        nn.BatchNorm2d(c_out),
+        nn.ReLU(),
     )
 
 
@@ -48,8 +57,13 @@ class DenoiserRef(nn.Module):
         self.encoder2 = _block(32, 64, pool=True)  # -> (B, 64, 7, 7)
         self.bottleneck = _block(64, 128, pool=False)  # -> (B, 128, 7, 7)
         self.classification_head = nn.Sequential(
-            nn.Flatten(), nn.Linear(128 * 7 * 7, 256), nn.ReLU(),
-            nn.Linear(256, 64), nn.ReLU(), nn.Linear(64, 10), nn.LogSoftmax(dim=1),
+            nn.Flatten(),
+            nn.Linear(128 * 7 * 7, 256),
+            nn.ReLU(),
+            nn.Linear(256, 64),
+            nn.ReLU(),
+            nn.Linear(64, 10),
+            nn.LogSoftmax(dim=1),
         )
         self.decoder1 = _decoder(128, 32, 64)  # skip: encoder1's output, (B, 32, 14, 14)
         self.decoder2 = _decoder(64, 1, 32)  # skip: the input image, (B, 1, 28, 28)

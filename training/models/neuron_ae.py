@@ -40,15 +40,21 @@ class NeuronAE(nn.Module):
             return nn.ReLU(inplace=True) if config.activation == "relu" else nn.Identity()
 
         self.encoder = nn.Sequential(
-            nn.Conv2d(1, 4, 5), act(),  # (B, 4, 24, 24)
-            nn.Conv2d(4, 8, 5), act(),  # (B, 8, 20, 20)
-            nn.Flatten(), nn.Linear(3200, config.code),
+            nn.Conv2d(1, 4, 5),
+            act(),  # (B, 4, 24, 24)
+            nn.Conv2d(4, 8, 5),
+            act(),  # (B, 8, 20, 20)
+            nn.Flatten(),
+            nn.Linear(3200, config.code),
         )
         self.decoder = nn.Sequential(
-            nn.Linear(config.code, 400), act(),
-            nn.Linear(400, 4000), act(),
+            nn.Linear(config.code, 400),
+            act(),
+            nn.Linear(400, 4000),
+            act(),
             nn.Unflatten(1, (10, 20, 20)),
-            nn.ConvTranspose2d(10, 10, 5), act(),  # (B, 10, 24, 24)
+            nn.ConvTranspose2d(10, 10, 5),
+            act(),  # (B, 10, 24, 24)
             nn.ConvTranspose2d(10, 1, 5),  # (B, 1, 28, 28)
         )
 

@@ -51,16 +51,21 @@ class VAE(nn.Module):
         d = config.latent_dim
         # 4x4 kernels with stride 2 and padding 1 halve (and, transposed, double) 28 -> 14 -> 7 exactly
         self.encoder = nn.Sequential(
-            nn.Conv2d(1, c1, 4, stride=2, padding=1), nn.ReLU(inplace=True),  # (B, c1, 14, 14)
-            nn.Conv2d(c1, c2, 4, stride=2, padding=1), nn.ReLU(inplace=True),  # (B, c2, 7, 7)
+            nn.Conv2d(1, c1, 4, stride=2, padding=1),
+            nn.ReLU(inplace=True),  # (B, c1, 14, 14)
+            nn.Conv2d(c1, c2, 4, stride=2, padding=1),
+            nn.ReLU(inplace=True),  # (B, c2, 7, 7)
             nn.Flatten(),
             nn.Linear(c2 * 7 * 7, 2 * d),  # mu and logvar side by side
         )
         h = config.hidden
         self.decoder = nn.Sequential(
-            nn.Linear(d, h), nn.ReLU(inplace=True),
-            nn.Linear(h, h), nn.ReLU(inplace=True),
-            nn.Linear(h, 28 * 28), nn.Unflatten(1, (1, 28, 28)),  # one logit per pixel
+            nn.Linear(d, h),
+            nn.ReLU(inplace=True),
+            nn.Linear(h, h),
+            nn.ReLU(inplace=True),
+            nn.Linear(h, 28 * 28),
+            nn.Unflatten(1, (1, 28, 28)),  # one logit per pixel
         )
 
     def posterior(self, x: torch.Tensor) -> Posterior:
@@ -79,7 +84,9 @@ class VAE(nn.Module):
         """Pixel probabilities (B, 1, 28, 28): the mean of p(x|z), what the app shows."""
         return torch.sigmoid(self.decode_logits(z))
 
-    def forward(self, x: torch.Tensor, gen: torch.Generator | None = None, eps: torch.Tensor | None = None) -> VAEOutput:
+    def forward(
+        self, x: torch.Tensor, gen: torch.Generator | None = None, eps: torch.Tensor | None = None
+    ) -> VAEOutput:
         """One posterior sample per image; `eps` gives the standard normal draw explicitly, (B, D)
         for one sample per image or (k, B, D) for k (then z is (k, B, D) and the logits (k, B, 1, 28, 28))."""
         mu, logvar = self.posterior(x)
@@ -92,4 +99,5 @@ class VAE(nn.Module):
 
 class VAE2D(VAE):
     """The same network registered under its own name, so that its default latent is 2-d."""
+
     config_class = VAE2DConfig
