@@ -43,9 +43,8 @@ demo.queue(default_concurrency_limit=4, max_size=256)
 LAUNCH = {  # also used by the tests' server
     "max_file_size": "10mb",
     "show_error": True,
-    "css": "\n".join(
-        [denoise.CSS, neurons.CSS, latents.CSS]
-    ),  # Gradio 6 takes a page's CSS and script at launch
+    # Gradio 6 takes a page's CSS and script at launch
+    "css": "\n".join([denoise.CSS, neurons.CSS, latents.CSS]),
     "js": inputs.PICK_BRUSH_JS,
 }
 
@@ -78,7 +77,7 @@ def main(argv=None):
     )
     # warm up once the server is up: loading the test set, scoring the neuron models and drawing the
     # explorer's sprite sheet (a few seconds of CPU) would otherwise compete with the start-up
-    runtime.warm_up(then=lambda: (neurons.warm(), latents.warm(), vae.warm()))
+    runtime.warm_up((denoise.MODEL,), then=lambda: (neurons.warm(), latents.warm(), vae.warm()))
     demo.block_thread()
 
 

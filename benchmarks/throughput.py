@@ -17,7 +17,8 @@ import torch
 from common import ROOT, table
 
 from training.checkpoint import load_checkpoint
-from training.models import MODELS, build_model, fold_batchnorm, for_serving
+from training.models import build_model, fold_batchnorm, for_serving
+from training.registry import names
 
 
 def bench(model, batch: int, device: torch.device, seconds: float) -> tuple[float, float]:
@@ -44,7 +45,7 @@ def main():
     seconds = p.parse_args().seconds
     devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
     rows = []
-    for name in MODELS:
+    for name in names():
         path = ROOT / "checkpoints" / f"{name}.safetensors"
         model = load_checkpoint(path) if path.exists() else build_model(name).eval()
         params = sum(p.numel() for p in model.parameters())  # as trained, before folding

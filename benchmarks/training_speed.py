@@ -21,7 +21,7 @@ from pathlib import Path
 
 from common import ENV, ROOT, table
 
-from training.__main__ import TRAINERS
+from training import registry
 from training.checkpoint import read_metadata, stages
 
 REFERENCE = {"acc_noisy": 97.52, "acc_recon": 96.77}  # the write-up's 2.06 M-parameter network, 25 epochs
@@ -78,8 +78,8 @@ def time_to_reference(path: Path) -> str:
     best = max(history, key=lambda r: r.get("acc_noisy", 0), default={})
     devices = " and ".join(sorted({r["device"] for r in runs}))
     return (
-        f"not reached in {float(meta['wall_time_s']) / 60 + offset / 60:.0f} min (on {devices}); best validation "
-        f"noisy {best.get('acc_noisy')} / recon {best.get('acc_recon')} % (last stage)"
+        f"not reached in {float(meta['wall_time_s']) / 60 + offset / 60:.0f} min (on {devices}); "
+        f"best validation noisy {best.get('acc_noisy')} / recon {best.get('acc_recon')} % (last stage)"
     )
 
 
@@ -89,7 +89,7 @@ def main():
     epochs = p.parse_args().epochs
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for model in TRAINERS:
+        for model in registry.names():
             rows.append(
                 [
                     f"python -m training {model}",

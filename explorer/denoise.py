@@ -4,27 +4,45 @@ three versions."""
 import json
 import math
 from functools import cache
+from typing import NamedTuple
 
 import gradio as gr
 import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
-from training.checkpoint import CheckpointError, parse_stem, read_metadata, total_samples
+from training import registry
+from training.checkpoint import (
+    CheckpointError,
+    checkpoint_path,
+    checkpoint_stem,
+    parse_stem,
+    read_metadata,
+    total_samples,
+)
 from training.data import CLASS_NAMES
 from training.distortions import DISTORTIONS, distort, translate
 
 from . import runtime
 from .figures import probs_frame, served, to_uint8
 from .inputs import choice, from_sketch, from_upload, sketchpad, whole
+from .outputs import outputs
 
 MODEL = "denoiser"  # the tab's own network; the others are offered beside it when their checkpoint is there
-NETWORKS = [  # (display label, key); a key is a checkpoint's name, which names its data set (parse_stem)
-    ("Lean shared-encoder net (denoiser)", "denoiser"),
-    ("The reference write-up's network (denoiser_ref)", "denoiser_ref"),
-    ("The lean net trained on Fashion-MNIST: clothes, not digits (denoiser_fashion)", "denoiser_fashion"),
-]
+
+
+def _networks() -> list[tuple[str, str]]:
+    """(display label, key) of every network the registry shows in this tab, once per data set it
+    has a label for: the MNIST networks first, then the others. A key is a checkpoint's name, which
+    names its data set (checkpoint_stem, parse_stem)."""
+    offered = [(spec, dataset) for spec in registry.shown_in("denoise") for dataset in spec.labels]
+    offered.sort(key=lambda sd: sd[1] != "mnist")  # stable: registration order within each group
+    return [(spec.labels[dataset], checkpoint_stem(spec.name, dataset)) for spec, dataset in offered]
+
+
+NETWORKS = _networks()
 CHOICES = [  # (display label, key): handlers branch on the key only
     ("Translate only", "translate"),
     ("Remove rows and columns", "rows_cols"),
@@ -36,7 +54,9 @@ CHOICES = [  # (display label, key): handlers branch on the key only
 CSS = "#denoise-sweep { overflow: visible !important; margin-bottom: 24px; }"
 N_TEST = 10000
 MAX_SEED = 2**31 - 1
-SWEEP_DRAWS = 16  # translations and noise draws per strength: 16 x 16 strengths keep a sweep under a second on one CPU thread
+# translations and noise draws per strength: 16 x 16 strengths keep a sweep under a second on one CPU
+# thread
+SWEEP_DRAWS = 16
 SIGMAS = [round(0.1 * i, 1) for i in range(16)]  # 0 to 1.5, the sigma slider's range
 SWEEPS = {  # distortion -> the distort() argument a sweep varies, and the strengths it tries
     "rows_cols": ("n", list(range(0, 29, 2))),  # rows and columns removed, each
@@ -73,7 +93,7 @@ def _check_network(network) -> tuple[str, str]:
 def networks() -> list[tuple[str, str]]:
     """The networks whose checkpoint file is there (the tab's own always, so that a missing one
     gets its message from the handler)."""
-    return [(label, key) for label, key in NETWORKS if key == MODEL or runtime.checkpoint_path(key).exists()]
+    return [(label, key) for label, key in NETWORKS if key == MODEL or checkpoint_path(key).exists()]
 
 
 @cache
@@ -81,19 +101,26 @@ def network_line(name: str) -> str:
     """One line on the network that answered: its size and its scores on the reference protocol,
     from the checkpoint's header (the model card's figures)."""
     try:
-        meta = read_metadata(runtime.checkpoint_path(name))
+        meta = read_metadata(checkpoint_path(name))
         m = json.loads(meta["metrics"])
         return (
-            f"Network `{name}`: {m['parameters']:,} parameters, trained on {total_samples(meta):,} distorted images; "
-            f"on the test protocol {m['acc_clean']:.2f} % clean, {m['acc_noisy']:.2f} % distorted, "
-            f"{m['acc_recon']:.2f} % reconstructed"
+            f"Network `{name}`: {m['parameters']:,} parameters, trained on {total_samples(meta):,} "
+            f"distorted images; on the test protocol {m['acc_clean']:.2f} % clean, "
+            f"{m['acc_noisy']:.2f} % distorted, {m['acc_recon']:.2f} % reconstructed"
         )
-    except (
-        CheckpointError,
-        KeyError,
-        ValueError,
-    ):  # a header without these figures: the answer is still right
+    except (CheckpointError, KeyError, ValueError):  # a header without these figures: the answer stands
         return f"Network `{name}`"
+
+
+class Answer(NamedTuple):
+    """One image through a network, in the order of the tab's outputs."""
+
+    clean: Image.Image  # the translated input
+    noisy: Image.Image  # distorted
+    recon: Image.Image  # reconstructed
+    p_noisy: pd.DataFrame  # class probabilities of the distorted image
+    p_recon: pd.DataFrame  # and of the reconstruction
+    summary: str
 
 
 @torch.no_grad()
@@ -113,9 +140,8 @@ def run(
     noisy = distort(clean, distortion, gen, n=n_lines, sigma=sigma)
     out = model(noisy)  # the decoder (a third of the net's work) runs on the distorted image only
     recon = out.recon
-    logits = torch.cat(
-        [out.logits, model.classify(torch.cat([clean, recon]))]
-    )  # (3, 10): distorted, clean, reconstructed
+    # (3, 10): distorted, clean, reconstructed
+    logits = torch.cat([out.logits, model.classify(torch.cat([clean, recon]))])
     p = F.softmax(logits, 1).cpu()
     pred = p.argmax(1).tolist()
 
@@ -127,16 +153,17 @@ def run(
         f"{head}prediction on the clean image **{names[pred[1]]}** ({p[1, pred[1]]:.1%}), "
         f"on the distorted **{names[pred[0]]}** ({p[0, pred[0]]:.1%}), "
         f"on the reconstruction **{names[pred[2]]}** ({p[2, pred[2]]:.1%})  \n"
-        f"PSNR against the clean image: distorted {psnr(noisy, clean):.1f} dB, reconstructed {psnr(recon, clean):.1f} dB  \n"
+        f"PSNR against the clean image: distorted {psnr(noisy, clean):.1f} dB, "
+        f"reconstructed {psnr(recon, clean):.1f} dB  \n"
         f"{network_line(network)}"
     )
-    return (
-        served(to_uint8(clean)),
-        served(to_uint8(noisy)),
-        served(to_uint8(recon)),
-        probs_frame(p[0], names),
-        probs_frame(p[2], names),
-        summary,
+    return Answer(
+        clean=served(to_uint8(clean)),
+        noisy=served(to_uint8(noisy)),
+        recon=served(to_uint8(recon)),
+        p_noisy=probs_frame(p[0], names),
+        p_recon=probs_frame(p[2], names),
+        summary=summary,
     )
 
 
@@ -187,9 +214,8 @@ def _sweep(image: torch.Tensor, label: int | None, distortion: str, seed, networ
         label = int(model.classify(x).argmax())
     gen = torch.Generator(device=dev).manual_seed(seed)
     x = x.expand(SWEEP_DRAWS, 1, 28, 28)
-    noisy = torch.cat(
-        [distort(translate(x, gen), distortion, gen, **{arg: s}) for s in strengths]
-    )  # (S * D, 1, 28, 28)
+    # (S * D, 1, 28, 28)
+    noisy = torch.cat([distort(translate(x, gen), distortion, gen, **{arg: s}) for s in strengths])
     out = model(noisy)
     rows = []
     for name, logits in (("distorted", out.logits), ("reconstructed", model.classify(out.recon))):
@@ -285,31 +311,11 @@ def build():
                 nets, value=MODEL, label="Network", visible=len(nets) > 1, elem_id="denoise-network"
             )
         with gr.Column(scale=2):
+            picture = {"height": 280, "width": 280, "interactive": False, "format": "png"}
             with gr.Row():
-                clean = gr.Image(
-                    label="Clean (translated)",
-                    elem_id="denoise-clean",
-                    height=280,
-                    width=280,
-                    interactive=False,
-                    format="png",
-                )
-                noisy = gr.Image(
-                    label="Distorted",
-                    elem_id="denoise-noisy",
-                    height=280,
-                    width=280,
-                    interactive=False,
-                    format="png",
-                )
-                recon = gr.Image(
-                    label="Reconstructed",
-                    elem_id="denoise-recon",
-                    height=280,
-                    width=280,
-                    interactive=False,
-                    format="png",
-                )
+                clean = gr.Image(label="Clean (translated)", elem_id="denoise-clean", **picture)
+                noisy = gr.Image(label="Distorted", elem_id="denoise-noisy", **picture)
+                recon = gr.Image(label="Reconstructed", elem_id="denoise-recon", **picture)
             summary = gr.Markdown(label="Summary", elem_id="denoise-summary")
             # bars in class order (the plot sorts names alphabetically otherwise), names slanted so that
             # Fashion-MNIST's long ones do not overlap; both fixed here, as an update from the handler
@@ -334,17 +340,20 @@ def build():
                 elem_id="denoise-sweep",
                 color_map={"distorted": "#2563eb", "reconstructed": "#ea580c"},
                 x_title="rows/columns removed, or sigma",
-                label=f"Sweep: share of {SWEEP_DRAWS} random draws of the distortion read correctly (a test image's true "
-                "label; for a drawing or an upload, what the network reads on it undistorted), by its strength",
+                label=f"Sweep: share of {SWEEP_DRAWS} random draws of the distortion read correctly (a test "
+                "image's true label; for a drawing or an upload, what the network reads on it undistorted), "
+                "by its strength",
             )
     params = [distortion, n_lines, sigma, seed, network]
-    outputs = [clean, noisy, recon, p_noisy, p_recon, summary]
+    answer = outputs(
+        Answer, clean=clean, noisy=noisy, recon=recon, p_noisy=p_noisy, p_recon=p_recon, summary=summary
+    )
     # preprocess=False: the handlers validate the raw values themselves, so that a wrong value from
     # an API client (None, out of range, a broken file) gets our message, not a bare "Error"
     raw = {"preprocess": False}
-    run_test_btn.click(denoise_test_digit, [index, *params], outputs, api_name="denoise_test_digit", **raw)
+    run_test_btn.click(denoise_test_digit, [index, *params], answer, api_name="denoise_test_digit", **raw)
     random_btn.click(random_index, None, index, api_name="random_index").then(
-        denoise_test_digit, [index, *params], outputs, api_name=False, **raw
+        denoise_test_digit, [index, *params], answer, api_name=False, **raw
     )
     sweep_btn.click(
         denoise_sweep, [index, distortion, seed, network], sweep_plot, api_name="denoise_sweep", **raw
@@ -375,7 +384,7 @@ def build():
         api_name=False,
         queue=False,
     )
-    run_draw_btn.click(denoise_drawing, [sketch, *params], outputs, api_name="denoise_drawing", **raw)
-    upload.upload(denoise_upload, [upload, *params], outputs, api_name=False, **raw)
-    run_upload_btn.click(denoise_upload, [upload, *params], outputs, api_name="denoise_upload", **raw)
-    return {"index": index, "outputs": outputs, "params": params}
+    run_draw_btn.click(denoise_drawing, [sketch, *params], answer, api_name="denoise_drawing", **raw)
+    upload.upload(denoise_upload, [upload, *params], answer, api_name=False, **raw)
+    run_upload_btn.click(denoise_upload, [upload, *params], answer, api_name="denoise_upload", **raw)
+    return {"index": index, "outputs": answer, "params": params}

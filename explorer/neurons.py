@@ -9,24 +9,27 @@ activations of a drawn or uploaded digit.
 import json
 import threading
 from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 import gradio as gr
 import numpy as np
 import pandas as pd
 import torch
+from PIL import Image
 
-from training.checkpoint import CheckpointError, read_metadata
+from training import registry
+from training.checkpoint import CheckpointError, checkpoint_path, read_metadata
 from training.clustering import matched_order, scores
 from training.evaluate import batched
+from training.registry import NeuronCode
 
 from . import runtime
 from .figures import mosaic, served, to_uint8
 from .inputs import choice, draw_or_upload, from_sketch, from_upload, whole
+from .outputs import outputs
 
-MODELS = [  # (display label, checkpoint name)
-    ("cluster_ae: trained to cluster, no labels", "cluster_ae"),
-    ("neuron_ae: the reference network, reconstruction only", "neuron_ae"),
-]
+# (display label, checkpoint name) of the models the registry shows in this tab, in its order
+MODELS = [(spec.labels["mnist"], spec.name) for spec in registry.shown_in("neurons")]
 ORDERS = [
     ("Raw neuron order", "raw"),
     ("Matched order (Hungarian: the diagonal is each digit's neuron)", "matched"),
@@ -48,8 +51,11 @@ _cache: dict[tuple[str, int], Assignment] = {}
 _cache_lock = threading.Lock()
 
 
-def _model(name: str):
-    return runtime.model_or_error(choice(name, MODELS, "model"))
+def _model(name: str) -> NeuronCode:
+    model = runtime.model_or_error(choice(name, MODELS, "model"))
+    if not isinstance(model, NeuronCode):  # a registry entry of this tab without digit neurons
+        raise gr.Error(f"{name}'s latent units are not digit neurons.")
+    return model
 
 
 def assignment(name: str) -> Assignment:
@@ -59,7 +65,7 @@ def assignment(name: str) -> Assignment:
     with _cache_lock:
         if key not in _cache:
             test = runtime.test_set()
-            neurons = batched(model.encode, test.images, runtime.device(), batch_size=1000).argmax(1).numpy()
+            neurons = batched(model.neurons, test.images, runtime.device(), batch_size=1000).argmax(1).numpy()
             labels = test.labels.numpy()
             _cache[key] = Assignment(neurons, labels, scores(labels, neurons))
         return _cache[key]
@@ -112,11 +118,36 @@ def _mapping_frame(a: Assignment) -> pd.DataFrame:
 def _summary(name: str, a: Assignment) -> str:
     s = a.scores
     return (
-        f"**{name}** on the 10,000 test digits: accuracy **{s['acc_majority']:.2f} %** with the majority-vote "
-        f"mapping (each neuron reads as the digit it fires on most; two neurons may share a digit), "
-        f"**{s['acc_matched']:.2f} %** with the best one-to-one mapping; NMI {s['nmi']:.3f}, ARI {s['ari']:.3f}; "
-        f"{s['neurons_used']} of 10 neurons win for at least one digit. Click a cell to see its digits."
+        f"**{name}** on the 10,000 test digits: accuracy **{s['acc_majority']:.2f} %** with the "
+        f"majority-vote mapping (each neuron reads as the digit it fires on most; two neurons may share a "
+        f"digit), **{s['acc_matched']:.2f} %** with the best one-to-one mapping; NMI {s['nmi']:.3f}, "
+        f"ARI {s['ari']:.3f}; {s['neurons_used']} of 10 neurons win for at least one digit. Click a cell "
+        "to see its digits."
     )
+
+
+class View(NamedTuple):
+    matrix: Any  # the confusion matrix, styled (a pandas Styler)
+    mapping: pd.DataFrame  # neuron -> digit
+    summary: str
+
+
+class Cell(NamedTuple):
+    mosaic: Image.Image  # the cell's test digits
+    caption: str
+
+
+class ClickedCell(NamedTuple):
+    mosaic: Image.Image
+    caption: str
+    digit: int  # the pickers follow the click
+    neuron: int
+
+
+class Activations(NamedTuple):
+    seen: Image.Image  # the digit as the model sees it
+    bars: pd.DataFrame  # its 10 activations
+    winner: str
 
 
 def view(name, order, values):
@@ -124,7 +155,7 @@ def view(name, order, values):
     order, values = choice(order, ORDERS, "order"), choice(values, VALUES, "value kind")
     a = assignment(name)
     cm = np.asarray(a.scores["confusion"])
-    return _styled(cm, column_order(a, order), values), _mapping_frame(a), _summary(name, a)
+    return View(_styled(cm, column_order(a, order), values), _mapping_frame(a), _summary(name, a))
 
 
 def cell(name, digit, neuron):
@@ -137,7 +168,7 @@ def cell(name, digit, neuron):
     grid = mosaic(test.images[torch.from_numpy(shown)].float().div(255), GRID, rows=GRID)
     more = f" (the first {len(shown)} shown)" if len(idx) > len(shown) else ""
     caption = f"True digit **{digit}**, most active neuron **n{neuron}**: {len(idx)} test images{more}."
-    return served(to_uint8(grid, scale=2)), caption
+    return Cell(served(to_uint8(grid, scale=2)), caption)
 
 
 def cell_clicked(name, order, evt: gr.SelectData):
@@ -146,14 +177,14 @@ def cell_clicked(name, order, evt: gr.SelectData):
     if col == 0:
         raise gr.Error("Click a count, not the digit column.")
     neuron = int(column_order(assignment(name), choice(order, ORDERS, "order"))[col - 1])
-    return (*cell(name, row, neuron), row, neuron)  # the pickers follow the click
+    return ClickedCell(*cell(name, row, neuron), row, neuron)
 
 
 @torch.no_grad()
 def activations(name, image: torch.Tensor):
     """The 10 neuron activations of one (1, 28, 28) digit as a bar frame, and which neuron wins."""
     model, a = _model(name), assignment(name)
-    z = model.encode(image.reshape(1, 1, 28, 28).to(runtime.device()))[0].cpu().double()
+    z = model.neurons(image.reshape(1, 1, 28, 28).to(runtime.device()))[0].cpu().double()
     win = int(z.argmax())
     maj, mat = a.scores["mapping_majority"][win], a.scores["mapping_matched"][win]
     frame = pd.DataFrame({"neuron": [f"n{j}" for j in range(10)], "activation": z.numpy().round(4)})
@@ -161,7 +192,7 @@ def activations(name, image: torch.Tensor):
         f"Most active neuron: **n{win}** ({z[win]:.2f}), read as digit **{mat}** by the one-to-one mapping "
         f"and **{maj}** by the majority vote."
     )
-    return served(to_uint8(image, scale=6)), frame, text
+    return Activations(served(to_uint8(image, scale=6)), frame, text)
 
 
 @runtime.gpu
@@ -182,7 +213,7 @@ def comparison() -> str:
     ]
     for _, name in MODELS:
         try:
-            m = json.loads(read_metadata(runtime.checkpoint_path(name))["metrics"])
+            m = json.loads(read_metadata(checkpoint_path(name))["metrics"])
         except (CheckpointError, KeyError, ValueError):
             rows.append(f"| {name} | not trained yet: `python -m training {name}` | | | | | |")
             continue
@@ -251,7 +282,7 @@ def build(demo: gr.Blocks):
             )
             winner = gr.Markdown()
             bars = gr.BarPlot(x="neuron", y="activation", label="Neuron activations", height=220)
-    shown = [matrix, mapping, summary]
+    shown = outputs(View, matrix=matrix, mapping=mapping, summary=summary)
     gr.on(
         [model.change, order.change, values.change],
         view,
@@ -260,9 +291,12 @@ def build(demo: gr.Blocks):
         api_name="neurons_view",
     )
     demo.load(view, [model, order, values], shown, api_name=False)
-    show_btn.click(cell, [model, digit, neuron], [mosaic, caption], api_name="neurons_cell")
-    matrix.select(cell_clicked, [model, order], [mosaic, caption, digit, neuron], api_name=False)
+    shown_cell = outputs(Cell, mosaic=mosaic, caption=caption)
+    clicked = outputs(ClickedCell, mosaic=mosaic, caption=caption, digit=digit, neuron=neuron)
+    read = outputs(Activations, seen=seen, bars=bars, winner=winner)
+    show_btn.click(cell, [model, digit, neuron], shown_cell, api_name="neurons_cell")
+    matrix.select(cell_clicked, [model, order], clicked, api_name=False)
     raw = {"preprocess": False}  # the handlers check raw values and files themselves (see denoise.py)
-    draw_btn.click(neurons_drawing, [model, sketch], [seen, bars, winner], api_name="neurons_drawing", **raw)
-    upload_btn.click(neurons_upload, [model, upload], [seen, bars, winner], api_name="neurons_upload", **raw)
+    draw_btn.click(neurons_drawing, [model, sketch], read, api_name="neurons_drawing", **raw)
+    upload_btn.click(neurons_upload, [model, upload], read, api_name="neurons_upload", **raw)
     return {"model": model, "matrix": matrix, "summary": summary}

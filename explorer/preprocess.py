@@ -28,9 +28,10 @@ class PreprocessError(ValueError):
 
 
 def to_mnist(image, dataset: str = "mnist") -> torch.Tensor:
-    """Any PIL image, numpy array (H,W), (H,W,1), (H,W,3), (H,W,4) of uint8/uint16/float/bool, or a Gradio
-    Sketchpad/ImageEditor value (a dict with a 'composite' key, possibly also 'background'/'layers') -> (1, 28, 28) float32 in [0, 1],
-    laid out as the data set's images are: MNIST ("mnist") or Fashion-MNIST ("fashion")."""
+    """Any PIL image, numpy array (H,W), (H,W,1), (H,W,3), (H,W,4) of uint8/uint16/float/bool, or a
+    Gradio Sketchpad/ImageEditor value (a dict with a 'composite' key, possibly also
+    'background'/'layers') -> (1, 28, 28) float32 in [0, 1], laid out as the data set's images are:
+    MNIST ("mnist") or Fashion-MNIST ("fashion")."""
     ink = _normalise(_to_gray(_to_array(image)))
     placed = _fit_and_centre(ink) if dataset == "mnist" else _fit_frame(ink)
     return torch.from_numpy(placed).unsqueeze(0)

@@ -1,21 +1,24 @@
 """Process-wide state of the app: the device, checkpoints loaded once, the cached test set."""
 
-import os
 import threading
 from functools import cache
-from pathlib import Path
 
 import gradio as gr
 import torch
 
-from training.checkpoint import CheckpointError, load_checkpoint, parse_stem, read_metadata, trained_on
-from training.data import DATASETS, DataUnavailable, load_dataset
-from training.models import for_serving, model_name
-
-# overridable so tests and deployments can serve another folder of checkpoints
-CHECKPOINT_DIR = Path(
-    os.environ.get("LATENT_LAB_CHECKPOINTS", Path(__file__).resolve().parent.parent / "checkpoints")
+# checkpoint_path (also runtime.checkpoint_path) reads training.checkpoint.CHECKPOINT_DIR (env
+# LATENT_LAB_CHECKPOINTS) at each call, so tests and deployments can serve another folder of checkpoints
+from training.checkpoint import (
+    CheckpointError,
+    checkpoint_path,
+    load_checkpoint,
+    parse_stem,
+    read_metadata,
+    trained_on,
 )
+from training.data import DATASETS, DataUnavailable, load_dataset
+from training.device import pick_device
+from training.models import for_serving, model_name
 
 try:  # on a Hugging Face ZeroGPU Space, spaces.GPU lends a GPU to each decorated call
     import spaces
@@ -31,17 +34,6 @@ _device: torch.device | None = None
 _lock = threading.Lock()
 
 
-def pick_device(name: str = "auto") -> torch.device:
-    """cuda > mps > cpu for "auto"; anything else is taken as a torch device name."""
-    if name != "auto":
-        return torch.device(name)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
-
-
 def set_device(name: str = "auto") -> torch.device:
     global _device
     _device = pick_device(name)
@@ -51,10 +43,6 @@ def set_device(name: str = "auto") -> torch.device:
 
 def device() -> torch.device:
     return _device if _device is not None else set_device("auto")
-
-
-def checkpoint_path(name: str) -> Path:
-    return CHECKPOINT_DIR / f"{name}.safetensors"
 
 
 def train_command(name: str) -> str:
@@ -119,7 +107,7 @@ def train_set():
         return load_dataset("mnist").train
 
 
-def warm_up(names: tuple[str, ...] = ("denoiser",), then=None) -> threading.Thread:
+def warm_up(names: tuple[str, ...] = (), then=None) -> threading.Thread:
     """Load the test set and models in the background so the first request is quick; `then` is a
     further callable for work that needs them (e.g. a tab's precomputed answers)."""
 

@@ -10,6 +10,7 @@ from PIL import Image
 from refusals import assert_refused
 
 from explorer import runtime
+from training import checkpoint
 
 pytestmark = pytest.mark.skipif(
     not runtime.checkpoint_path("denoiser").exists(), reason="no denoiser checkpoint"
@@ -61,7 +62,8 @@ def test_random_index(client):
 
 
 def upload_of(img: np.ndarray, tmp_path) -> str:
-    """A black-on-white photo-like upload of a test digit, 5x larger than MNIST: must be inverted and shrunk."""
+    """A black-on-white photo-like upload of a test digit, 5x larger than MNIST: must be inverted and
+    shrunk."""
     path = tmp_path / "digit.png"
     Image.fromarray(255 - img).resize((140, 140), Image.BILINEAR).convert("RGB").save(path)
     return handle_file(str(path))
@@ -172,7 +174,7 @@ def test_reference_network_answers(client):
 def test_network_choice_lists_only_checkpoints_that_exist(tmp_path, monkeypatch):
     from explorer import denoise
 
-    monkeypatch.setattr(runtime, "CHECKPOINT_DIR", tmp_path)
+    monkeypatch.setattr(checkpoint, "CHECKPOINT_DIR", tmp_path)
     assert [key for _, key in denoise.networks()] == ["denoiser"]  # the tab's own, even when missing
     (tmp_path / "denoiser_ref.safetensors").write_bytes(b"")
     assert [key for _, key in denoise.networks()] == ["denoiser", "denoiser_ref"]

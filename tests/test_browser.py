@@ -141,7 +141,8 @@ def run_drawing(page, digit: int) -> None:
     page.get_by_role("button", name="Run on drawing").click()
     page.wait_for_function(
         "(d) => { const t = document.querySelector('#denoise-summary').innerText;"
-        " return t.includes('PSNR') && !t.includes('True label') && t.includes('prediction on the clean image ' + d); }",
+        " return t.includes('PSNR') && !t.includes('True label')"
+        " && t.includes('prediction on the clean image ' + d); }",
         arg=digit,
     )
 

@@ -10,6 +10,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
+from training import registry
 from training.checkpoint import (
     REQUIRED_KEYS,
     CheckpointError,
@@ -21,7 +22,9 @@ from training.checkpoint import (
     save_checkpoint,
     stages,
 )
-from training.models import MODELS, build_model, config_json
+from training.models import build_model, config_json
+
+MODELS = registry.names()
 
 METRICS = {
     "acc_clean": 98.25,

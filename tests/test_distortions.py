@@ -177,6 +177,35 @@ def test_remove_rows_cols_rejects_bad_n(n):
         remove_rows_cols(make_batch(), gen(0), n)
 
 
+def test_repeated_draws_remove_at_most_n_lines_and_11_2_on_average():
+    """The second reading of "14 rows and 14 columns": 14 draws of each, which may repeat."""
+    x = torch.ones(4000, 1, H, W)
+    out = remove_rows_cols(x, gen(0), 14, distinct=False)
+    zero_rows = (out[:, 0] == 0).all(2).sum(1).float()  # (B,)
+    zero_cols = (out[:, 0] == 0).all(1).sum(1).float()
+    assert zero_rows.max() <= 14 and zero_cols.max() <= 14 and zero_rows.min() >= 1
+    expected = 28 * (1 - (27 / 28) ** 14)  # 11.18 distinct lines of each kind
+    assert abs(zero_rows.mean() - expected) < 0.1 and abs(zero_cols.mean() - expected) < 0.1
+    assert (zero_rows < 14).float().mean() > 0.9  # a repeat is the rule, not the exception
+    # the other pixels are untouched
+    keep = (out[:, 0] != 0).any(2)[:, :, None] & (out[:, 0] != 0).any(1)[:, None, :]
+    assert torch.equal(out[:, 0], keep.float())
+
+
+def test_the_protocol_reading_of_removed_lines_is_named_and_checked():
+    from training.evaluate import LINES, evaluate_denoiser
+    from training.models import build_model
+
+    model = build_model("denoiser").eval()
+    images, labels = (torch.rand(20, 28, 28) * 255).to(torch.uint8), torch.zeros(20, dtype=torch.long)
+    assert set(LINES) == {"distinct", "repeated"}
+    assert "lines" not in evaluate_denoiser(model, images, labels)  # the headline reading
+    repeated = evaluate_denoiser(model, images, labels, lines="repeated")
+    assert repeated["lines"] == "repeated" and repeated["n_images"] == 20
+    with pytest.raises(ValueError, match="distinct, repeated"):
+        evaluate_denoiser(model, images, labels, lines="some")
+
+
 # --- clamp_noise / fractional_noise --------------------------------------------------------------
 
 

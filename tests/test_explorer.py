@@ -310,7 +310,7 @@ def test_selection_and_placement_among_all_digits(client, tmp_path):
 
 @needs_all
 def test_switching_to_a_model_without_a_map_of_all_digits_falls_back(monkeypatch):
-    monkeypatch.setattr(latents, "has_all", lambda name: False)
+    monkeypatch.setattr(latents.handlers, "has_all", lambda name: False)
     proj, dim, colour, digits, value, _, _ = latents.model_switched(
         "autoencoder", "umap", 2, "label", 12_345, "all"
     )

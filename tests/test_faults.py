@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from training import checkpoint
 from training.checkpoint import save_checkpoint
 from training.models import build_model
 
@@ -19,7 +20,7 @@ def start_app(folder: Path, monkeypatch) -> dict:
     import app
     from explorer import denoise, runtime
 
-    monkeypatch.setattr(runtime, "CHECKPOINT_DIR", folder)
+    monkeypatch.setattr(checkpoint, "CHECKPOINT_DIR", folder)
     runtime.model.cache_clear()
     try:
         demo = app.build_demo()
@@ -79,7 +80,7 @@ def test_good_checkpoint_has_no_warning(monkeypatch):
 
     if not runtime.checkpoint_path("denoiser").exists():
         pytest.skip("no denoiser checkpoint")
-    result = start_app(runtime.CHECKPOINT_DIR, monkeypatch)
+    result = start_app(checkpoint.CHECKPOINT_DIR, monkeypatch)
     assert result == {"warning": None, "error": None}
 
 
@@ -107,7 +108,7 @@ def test_a_network_of_the_wrong_data_set_is_refused(tmp_path, monkeypatch, name,
         dataset=trained,
         extra={"recipe": recipe},
     )
-    monkeypatch.setattr(runtime, "CHECKPOINT_DIR", tmp_path)
+    monkeypatch.setattr(checkpoint, "CHECKPOINT_DIR", tmp_path)
     runtime.model.cache_clear()
     try:
         with pytest.raises(gr.Error) as e:

@@ -24,8 +24,9 @@ pytestmark = pytest.mark.skipif(
 # every refusal must say what is wrong; gradio's own generic text for a crash is not one of these
 # ("validation error": a payload that does not fit the component's data model, refused by gradio)
 CLEAR = re.compile(
-    r"Not an image|empty|too large|invalid pixel|must be|Unknown distortion|Upload an image|not in the list of choices"
-    r"|greater than|less than|not a valid|NaN|expected|Invalid file type|validation error",
+    r"Not an image|empty|too large|invalid pixel|must be|Unknown distortion|Upload an image"
+    r"|not in the list of choices|greater than|less than|not a valid|NaN|expected|Invalid file type"
+    r"|validation error",
     re.I,
 )
 GOOD = (14, 0.5, 0)  # rows/cols, sigma, seed

@@ -4,7 +4,10 @@ encode/classify consistency, sizes, registry errors."""
 import pytest
 import torch
 
-from training.models import MODELS, build_model, fold_batchnorm, for_serving, model_name
+from training import registry
+from training.models import build_model, fold_batchnorm, for_serving, model_name
+
+MODELS = registry.names()
 
 
 def batch(seed: int = 0) -> torch.Tensor:
@@ -47,7 +50,9 @@ def test_encode_is_a_finite_2d_latent(any_model):
     assert not torch.allclose(z[0], z[1])
 
 
-@pytest.mark.parametrize("name", sorted(n for n, cls in MODELS.items() if hasattr(cls, "decode")))
+@pytest.mark.parametrize(
+    "name", sorted(n for n in MODELS if issubclass(registry.get(n).module, registry.Decoder))
+)
 def test_decode_of_encode_gives_images(name):
     m = built(name)
     with torch.no_grad():
@@ -56,16 +61,14 @@ def test_decode_of_encode_gives_images(name):
     assert torch.isfinite(x).all() and x.min() >= 0 and x.max() <= 1
 
 
-@pytest.mark.parametrize("head", ["pool", "conv"])
-def test_denoiser_latent_is_the_pooled_bottleneck_whatever_the_head(head):
+def test_denoiser_latent_is_the_pooled_bottleneck_the_head_reads():
     torch.manual_seed(0)
-    m = build_model("denoiser", {"head": head}).eval()
+    m = build_model("denoiser").eval()
     with torch.no_grad():
         z = m.encode(batch())
-        pool_input = m._pool(m._features(batch())[2])
+        pool_input = m._pooled(m._features(batch())[2])
     assert z.shape == (4, 2 * m.config.widths[-1])
-    # the pool head reads exactly the latent; the conv head reads its own 4x4 map
-    assert torch.equal(z, pool_input) == (head == "pool")
+    assert torch.equal(z, pool_input)
 
 
 def test_classify_matches_forward_logits_in_eval_mode(model):
@@ -172,9 +175,10 @@ def test_neuron_ae_has_the_reference_layers():
 
 
 def test_residual_blocks_start_as_the_identity(tmp_path):
-    """A net deepened by --init (res_blocks, mid_res_blocks, enc_res_blocks added) computes what its parent did until it trains."""
+    """A net deepened by --init (res_blocks, mid_res_blocks, enc_res_blocks added) computes what its
+    parent did until it trains."""
     from training.checkpoint import save_checkpoint
-    from training.loop import warm_start
+    from training.state import warm_start
 
     parent = built("denoiser")
     parent.train()

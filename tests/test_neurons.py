@@ -10,6 +10,7 @@ from PIL import Image
 from refusals import assert_refused
 
 from explorer import runtime
+from training import checkpoint
 from training.checkpoint import read_metadata
 
 NAMES = ["cluster_ae", "neuron_ae"]
@@ -85,7 +86,8 @@ def test_drawing_and_upload_read_the_neurons(client, tmp_path):
     assert text2 == text
 
 
-BAD = [  # (endpoint, arguments, what the message must say); gradio's own checks of choices and ranges count too
+# (endpoint, arguments, what the message must say); gradio's own checks of choices and ranges count too
+BAD = [
     ("/neurons_view", ("nope", "raw", "counts"), "Unknown model|not in the list of choices"),
     ("/neurons_view", ("cluster_ae", "sideways", "counts"), "Unknown order|not in the list of choices"),
     ("/neurons_view", ("cluster_ae", "raw", "percent"), "Unknown value kind|not in the list of choices"),
@@ -117,7 +119,7 @@ def test_missing_checkpoint_names_file_and_command(tmp_path, monkeypatch):
 
     from explorer import neurons
 
-    monkeypatch.setattr(runtime, "CHECKPOINT_DIR", tmp_path)
+    monkeypatch.setattr(checkpoint, "CHECKPOINT_DIR", tmp_path)
     runtime.model.cache_clear()
     try:
         with pytest.raises(gr.Error, match="python -m training cluster_ae") as err:

@@ -159,8 +159,9 @@ def test_tiny_image_with_ink():
 
 
 def mnist_like_zero():
-    """An antialiased '0' already in MNIST format: 28x28, exactly 20 px tall, mass centred on (13.5, 13.5)
-    (a 20-px box cannot be centred on a whole pixel, so half a pixel off (14, 14) is as centred as it gets)."""
+    """An antialiased '0' already in MNIST format: 28x28, exactly 20 px tall, mass centred on
+    (13.5, 13.5) (a 20-px box cannot be centred on a whole pixel, so half a pixel off (14, 14) is as
+    centred as it gets)."""
     sub = 8
     ys, xs = (
         np.indices((28 * sub, 28 * sub)) + 0.5

@@ -12,11 +12,15 @@ import numpy as np
 import pytest
 import torch
 
+from training import registry
 from training.__main__ import main as train_main
 from training.checkpoint import load_checkpoint, read_metadata
-from training.loop import load_state, save_state
+from training.loop import lr_at
 from training.models import build_model
-from training.train_denoiser import RECIPES, lr_at, mse_weight_at
+from training.recipes.denoise import mse_weight_at
+from training.state import load_state, save_state
+
+RECIPES = {n: registry.get(n).recipe for n in ("denoiser", "denoiser_ref")}
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONPATH": str(ROOT)}
@@ -243,7 +247,7 @@ def test_unsupervised_training_never_reads_a_label(tmp_path, monkeypatch, model)
 
 
 def test_shift_batch_moves_each_image_by_its_own_offset():
-    from training.train_cluster import shift_batch
+    from training.recipes.cluster import shift_batch
 
     x = torch.zeros(64, 1, 28, 28)
     x[:, 0, 14, 14] = 1  # one lit pixel in the middle of every image
@@ -258,7 +262,7 @@ def test_shift_batch_moves_each_image_by_its_own_offset():
 
 def test_mixture_targets_find_separated_blobs():
     from training.clustering import scores
-    from training.train_cluster import mixture_targets
+    from training.recipes.cluster import mixture_targets
 
     rng = np.random.default_rng(0)
     truth = np.repeat(np.arange(10), 50)

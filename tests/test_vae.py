@@ -12,11 +12,12 @@ from pathlib import Path
 import pytest
 import torch
 
+from training import registry
 from training.checkpoint import load_checkpoint, read_metadata
 from training.data import load_mnist, to_float
 from training.models import build_model
 from training.models.vae import VAEOutput
-from training.train_vae import RECIPES, kl_weight_at
+from training.recipes.vae import kl_weight_at
 from training.vae_objective import binarize, elbo_terms, iwae_bound, iwae_nll, log_weights
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -206,7 +207,7 @@ def test_binarize():
 
 
 def test_kl_warmup_rises_to_one():
-    r = RECIPES["vae"]
+    r = registry.get("vae").recipe
     spe = 100
     betas = [kl_weight_at(s, spe, r) for s in range(spe * r.epochs)]
     warm = int(r.kl_warmup_epochs * spe)

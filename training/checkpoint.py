@@ -16,8 +16,11 @@ from safetensors.torch import load_file, safe_open, save_file
 from torch import nn
 
 from .data import DATASETS
-from .models import build_model, config_json, model_name
+from .registry import build_model, config_json, model_name
 
+ROOT = Path(__file__).resolve().parent.parent
+# the one setting for where checkpoints and their maps live; tests and deployments point it elsewhere
+CHECKPOINT_DIR = Path(os.environ.get("LATENT_LAB_CHECKPOINTS", ROOT / "checkpoints"))
 REQUIRED_KEYS = (
     "model",
     "config",
@@ -40,10 +43,9 @@ def git_commit() -> str:
     .git, if any, need not match what was copied), else the checkout's HEAD."""
     if os.environ.get("GIT_COMMIT"):
         return os.environ["GIT_COMMIT"]
-    root = Path(__file__).resolve().parent.parent
     try:
         out = subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5
+            ["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5
         )
         return out.stdout.strip() or "unknown"
     except (OSError, subprocess.SubprocessError):
@@ -93,15 +95,19 @@ def save_checkpoint(
     return path
 
 
-def rewrite_metrics(path: str | Path, metrics: dict, command: str) -> None:
+def rewrite_metrics(path: str | Path, metrics: dict, command: str, field: str = "metrics") -> None:
     """Put re-scored test metrics into a checkpoint's header (after the protocol changed, say): the
     weights and the rest of the header stay, the training-time figures are kept as
-    `metrics_at_training` and the command that re-scored them as `rescored_by`."""
+    `metrics_at_training` and the command that re-scored them as `rescored_by`. Another `field`
+    (a variant of the protocol) gets the metrics and their command and leaves `metrics` alone."""
     path = Path(path)
     meta = read_metadata(path)
-    meta.setdefault("metrics_at_training", meta["metrics"])
-    meta["metrics"] = json.dumps({**json.loads(meta["metrics"]), **metrics}, sort_keys=True)
-    meta["rescored_by"] = command
+    if field == "metrics":
+        meta.setdefault("metrics_at_training", meta["metrics"])
+        meta["metrics"] = json.dumps({**json.loads(meta["metrics"]), **metrics}, sort_keys=True)
+        meta["rescored_by"] = command
+    else:
+        meta[field] = json.dumps({**metrics, "command": command}, sort_keys=True)
     write_safetensors(path, load_file(str(path)), meta)
 
 
@@ -138,6 +144,11 @@ def checkpoint_stem(model: str, dataset: str = "mnist") -> str:
     """File name (without .safetensors) of a model's checkpoint: <model> trained on MNIST,
     <model>_<dataset> (denoiser_fashion) the same architecture on another set of DATASETS."""
     return model if dataset == "mnist" else f"{model}_{dataset}"
+
+
+def checkpoint_path(stem: str) -> Path:
+    """checkpoints/<stem>.safetensors in the checkpoints folder (CHECKPOINT_DIR)."""
+    return CHECKPOINT_DIR / f"{stem}.safetensors"
 
 
 def parse_stem(stem: str) -> tuple[str, str]:

@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 from safetensors import SafetensorError, safe_open
 
-from . import projection
+from . import checkpoint, projection, registry
 from .checkpoint import (
     CheckpointError,
     checkpoint_files,
@@ -38,11 +38,8 @@ from .checkpoint import (
 from .clustering import confusion, hungarian_mapping
 from .data import load_mnist
 from .evaluate import batched
+from .registry import Classifier, CodeClassifier, NeuronCode
 
-CKPT = Path(__file__).resolve().parent.parent / "checkpoints"
-# the models whose latents the explorer shows (the latent classifier reads the autoencoder's code,
-# so it colours that map rather than having its own)
-EXPLORED = ("autoencoder", "denoiser", "vae", "vae2d", "cluster_ae", "neuron_ae")
 # 3-d t-SNE is left out: Barnes-Hut t-SNE in 3-d costs several times its 2-d run on two cores, and
 # UMAP already gives a 3-d map
 DIMS = {"umap": (2, 3), "pca": (2, 3), "tsne": (2,)}
@@ -83,17 +80,17 @@ def predictions(
     """A predicted digit per image (N,) and where it comes from: the model's own classifier, a latent
     classifier trained on this checkpoint's code, the matched digit of the argmax neuron, or else the
     vote of the 5 nearest latents."""
-    if hasattr(model, "classify"):
+    if isinstance(model, Classifier):
         return batched(model.classify, images, "cpu").argmax(1), "its classifier head"
     me = json.loads(json.dumps(run_summary(meta)))  # as a child's `parent` header stores it
     for path in checkpoint_files(ckpt_dir):
         head = read_metadata(path)
-        if head["model"] == "latent_classifier" and json.loads(head.get("parent", "null")) == me:
+        child = json.loads(head.get("parent", "null")) == me
+        if child and issubclass(registry.get(head["model"]).module, CodeClassifier):
             clf = load_checkpoint(path)
-            return batched(lambda x: clf(x).logits, images, "cpu").argmax(
-                1
-            ), f"{path.stem} (an MLP on this code)"
-    if getattr(model, "neuron_code", False):
+            pred = batched(lambda x: clf.classify_code(clf.encode(x)), images, "cpu").argmax(1)
+            return pred, f"{path.stem} (an MLP on this code)"
+    if isinstance(model, NeuronCode):
         neuron = latents.argmax(1)
         mapping = torch.from_numpy(hungarian_mapping(confusion(labels.numpy(), neuron.numpy())))
         return mapping[neuron], "its argmax neuron, matched one-to-one to digits"
@@ -119,7 +116,7 @@ def build_map(
     latents = batched(model.encode, images, "cpu").float()  # (N, D)
     pred, source = predictions(model, meta, images, latents, labels, ckpt_dir)
     tensors = {"latents": latents, "labels": labels.to(torch.int64), "pred": pred.to(torch.int64)}
-    if getattr(model, "neuron_code", False):
+    if isinstance(model, NeuronCode):
         tensors["neuron"] = latents.argmax(1)
     quality = {
         "latent_knn5": round(projection.knn_accuracy(latents, labels, SETTINGS["knn_k"]), 2),
@@ -158,7 +155,7 @@ def build_map(
 def export(
     name: str,
     *,
-    ckpt_dir: Path = CKPT,
+    ckpt_dir: Path | None = None,
     limit: int | None = None,
     command: str = "",
     projections=("umap", "pca", "tsne"),
@@ -169,6 +166,7 @@ def export(
     """Write the map of checkpoint `name` over the test set (split "test") or over all 70,000
     digits, test first (split "all"; `limit` then takes that many of each set)."""
     t0 = time.time()
+    ckpt_dir = ckpt_dir or checkpoint.CHECKPOINT_DIR
     path = ckpt_dir / f"{name}.safetensors"
     meta = read_metadata(path)
     if trained_on(meta) != "mnist":
@@ -220,9 +218,15 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     p = argparse.ArgumentParser(prog="python -m training export", description=__doc__)
     p.add_argument(
-        "names", nargs="*", help=f"checkpoints to map (default: those of {', '.join(EXPLORED)} that exist)"
+        "names",
+        nargs="*",
+        help=f"checkpoints to map (default: those of {', '.join(registry.explored())} that exist)",
     )
-    p.add_argument("--checkpoints", type=Path, default=CKPT, help="folder of the checkpoints")
+    p.add_argument(
+        "--checkpoints",
+        type=Path,
+        help="folder of the checkpoints (default: checkpoints/, or $LATENT_LAB_CHECKPOINTS)",
+    )
     p.add_argument(
         "--split",
         choices=SPLITS,
@@ -239,7 +243,8 @@ def main(argv=None):
     )
     p.add_argument("--dims", nargs="+", type=int, default=[2, 3], choices=[2, 3])
     args = p.parse_args(argv)
-    names = args.names or [n for n in EXPLORED if (args.checkpoints / f"{n}.safetensors").exists()]
+    folder = args.checkpoints or checkpoint.CHECKPOINT_DIR
+    names = args.names or [n for n in registry.explored() if (folder / f"{n}.safetensors").exists()]
     command = "python -m training export " + shlex.join(argv)
     for name in names:
         print(f"{name}:", flush=True)

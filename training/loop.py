@@ -1,23 +1,31 @@
-"""Pieces every training loop shares: data preparation, the resumable training state, device names.
+"""The one training loop: device, seed, DistributedDataParallel, the time budget, resume, the
+progress bar, per-epoch validation, the history and the checkpoint. A recipe (training/recipes/)
+supplies the rest through the hooks of `Recipe`: its optimiser and stages, the loss of a batch,
+its validation figures and its test metrics.
 
-The training state (weights, optimizer moments, generator, progress) is a safetensors file with a
-JSON header, so a CPU run can stop and continue in a later session without pickle.
+    python -m training <model> [flags]       # training/__main__.py builds the recipe and calls train()
 """
 
+import dataclasses
 import json
 import math
 import os
 import platform
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import torch
 import torch.distributed as dist
-from safetensors import safe_open
-from safetensors.torch import load_file
+from torch import nn
+from tqdm import tqdm
 
-from .checkpoint import git_commit, read_metadata, run_summary, save_checkpoint, write_safetensors
+from .checkpoint import save_checkpoint
 from .data import DATASETS, MNIST, Split, load_dataset, train_val_split
+from .registry import ModelSpec
+from .state import save_state, start_or_resume, warm_start
 
 
 class Dist:
@@ -83,29 +91,6 @@ def prepare_data(r) -> tuple[MNIST, Split, Split, Split]:
     return data, train_split, val_split, test
 
 
-def setup(r, device: torch.device) -> tuple[Dist, MNIST, Split, Split, Split]:
-    """The start every trainer shares: seed, join the process group under torchrun (the device
-    may become this rank's GPU: use `dist_.device`), check the batch splits evenly, load the data."""
-    torch.manual_seed(r.seed)
-    if device.type == "cuda":
-        # every batch has the same shape, so cuDNN's timed choice of conv algorithm pays off;
-        # TF32 matrix products (convolutions use TF32 already by default)
-        torch.backends.cudnn.benchmark = True
-        torch.backends.cuda.matmul.allow_tf32 = True
-    dist_ = Dist(device)
-    dist_.check_batch(r.batch_size)
-    return (dist_, *prepare_data(r))
-
-
-def optimizer_step(opt, loss: torch.Tensor, info: dict, n: int) -> None:
-    """Backpropagate `loss`, update the weights, and count the step and its n samples in the run's progress."""
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
-    opt.step()
-    info["step"] += 1
-    info["samples"] += n
-
-
 def lr_at(step: int, total: int, r) -> float:
     """Learning rate of a recipe (with `lr`, `warmup_frac`, `cosine`) at a step: linear warm-up,
     then constant or cosine decay to zero."""
@@ -118,156 +103,218 @@ def lr_at(step: int, total: int, r) -> float:
     return 0.5 * r.lr * (1 + math.cos(math.pi * t))
 
 
-def save_state(path: Path, model, opt, gen: torch.Generator, info: dict) -> None:
-    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    for i, st in opt.state_dict()["state"].items():
-        for k, v in st.items():
-            tensors[f"opt.{i}.{k}"] = torch.as_tensor(v).detach().cpu().contiguous()
-    tensors["generator"] = gen.get_state()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_safetensors(path, tensors, {"info": json.dumps(info)})
-
-
-def load_state(path: Path, model, opt, gen: torch.Generator) -> dict:
-    with safe_open(str(path), framework="pt") as f:
-        info = json.loads(f.metadata()["info"])
-    tensors = load_file(str(path))
-    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-    sd = opt.state_dict()
-    for key, v in tensors.items():
-        if key.startswith("opt."):
-            _, i, k = key.split(".", 2)
-            sd["state"].setdefault(int(i), {})[k] = v
-    opt.load_state_dict(sd)
-    gen.set_state(tensors["generator"])
-    return info
-
-
-def start_or_resume(
-    state_path: Path | None,
-    model,
-    opt,
-    gen: torch.Generator,
-    *,
-    command: str,
-    recipe: dict,
-    parent: dict | None = None,
-) -> dict:
-    """Fresh progress, or the progress saved in state_path (which then also restores model,
-    optimizer and generator) when that file exists and was written with the same recipe.
-    `parent`, the summary of the run this one starts from, goes into fresh progress; resumed
-    progress already holds it."""
-    if state_path is not None and state_path.exists():
-        info = load_state(state_path, model, opt, gen)
-        if info["recipe"] != recipe:
-            raise SystemExit(
-                f"{state_path} was written with another recipe; start without --resume or pass the same flags"
-            )
-        print(f"resumed from {state_path} at epoch {info['epoch']} (step {info['step']})")
-        # the header keeps the first command and commit; each resume is recorded beside them
-        info.setdefault("resumes", []).append(
-            {"epoch": info["epoch"], "command": command, "commit": git_commit()}
-        )
-        return info
-    # the commit is taken now: commits made while a long run trains are not its code
-    info = {
-        "epoch": 0,
-        "step": 0,
-        "samples": 0,
-        "wall_time_s": 0.0,
-        "history": [],
-        "command": command,
-        "recipe": recipe,
-        "commit": git_commit(),
-    }
-    if parent:
-        info["parent"] = parent
-    return info
-
-
-def warm_start(model, path: str) -> dict:
-    """Copy the tensors of a checkpoint whose name and shape match (a new head starts fresh) and
-    return the parent run's summary, kept in the child's header because the parent file itself is
-    usually overwritten by its child."""
-    meta = read_metadata(path)  # a clear error for a missing or broken file
-    saved = load_file(path)
-    own = model.state_dict()
-    same = {k: v for k, v in saved.items() if k in own and own[k].shape == v.shape}
-    model.load_state_dict(same, strict=False)
-    print(f"warm start from {path}: {len(same)} of {len(own)} tensors")
-    return run_summary(meta)
-
-
 def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return f"cuda ({torch.cuda.get_device_name(device)})"
     return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
 
 
-def end_epoch(
-    info: dict,
-    row: dict,
+@dataclass
+class Stage:
+    """A stretch of epochs with one optimiser; most recipes have one, cluster_ae has three kinds."""
+
+    name: str
+    epochs: int
+    optimizer: torch.optim.Optimizer
+    begin: Callable[[], None] | None = None  # runs before the stage's first epoch (e.g. new targets)
+
+
+@dataclass
+class Run:
+    """What a recipe's hooks see of the run in progress."""
+
+    spec: ModelSpec
+    model: nn.Module  # the weights, unwrapped
+    net: nn.Module  # what training steps call: `model`, or DDP around it on several processes
+    dist: Dist
+    device: torch.device
+    data: MNIST
+    train: Split
+    val: Split
+    test: Split
+    gen: torch.Generator
+    info: dict  # progress: epoch, step, samples, wall time, history (saved in the training state)
+    opt: torch.optim.Optimizer | None = None  # the current stage's
+    steps_per_epoch: int = 0
+    total_steps: int = 0  # over every epoch of the recipe, for its schedules
+    state: dict = field(default_factory=dict)  # the recipe's own tensors (images on the device, targets)
+
+
+class Recipe:
+    """Hooks the loop calls; a recipe is a dataclass of hyperparameters (its fields go into the
+    checkpoint header) that subclasses this. Every recipe has `epochs`, `batch_size`, `seed`,
+    `val_size` and `smoke` fields."""
+
+    channels_last: ClassVar[bool] = False  # train in channels_last (faster CPU convolutions)
+    resumable: ClassVar[bool] = True  # --resume and --max-minutes (a state file after every epoch)
+    data_parallel: ClassVar[bool] = True  # may run under torchrun
+
+    def header(self) -> dict:
+        """The recipe as the header records it (and as a resumed run must match)."""
+        return dataclasses.asdict(self)
+
+    def build(self, spec: ModelSpec, config: dict | None, device: torch.device) -> tuple[nn.Module, dict]:
+        """The model to train and the summary of the run it starts from (`init`; {} for none)."""
+        model = spec.build(config)
+        init = getattr(self, "init", None)
+        return model, warm_start(model, init) if init else {}
+
+    def prepare(self, run: Run) -> None:
+        """Once, before the first epoch: put what the batches read into run.state."""
+
+    def stages(self, run: Run) -> list[Stage]:
+        raise NotImplementedError
+
+    def epoch_size(self, run: Run) -> int:
+        """Items shuffled per epoch (the loop draws a permutation of this many)."""
+        return len(run.train)
+
+    def loss(self, run: Run, idx: torch.Tensor) -> tuple[torch.Tensor, dict]:
+        """The loss of the batch of items `idx` (this process's shard of it) and figures for the
+        progress bar."""
+        raise NotImplementedError
+
+    def validate(self, run: Run) -> dict:
+        """The epoch's row of validation figures for the history."""
+        raise NotImplementedError
+
+    def test(self, run: Run) -> dict:
+        """The test metrics written into the checkpoint."""
+        from .evaluate import EvalOptions
+
+        return run.spec.evaluate(run.model, run.test, EvalOptions(device=run.device))
+
+
+def train(
+    spec: ModelSpec,
+    r: Recipe,
     *,
-    t_start: float,
+    device: torch.device,
+    out: Path,
     state_path: Path | None,
-    model,
-    opt,
-    gen: torch.Generator,
-    max_minutes: float | None,
-    epochs: int,
-    dist_: Dist | None = None,
+    resume: bool,
+    command: str,
+    max_minutes: float | None = None,
+    config: dict | None = None,
+) -> dict:
+    """Train `spec`'s model under recipe `r` and write its checkpoint to `out` (rank 0); with a
+    time budget, stop after the epoch that passes it (the training state lets --resume go on)."""
+    if not r.resumable and (resume or max_minutes is not None):
+        raise SystemExit(f"{spec.name} trains in one go; --resume and --max-minutes are not supported")
+    torch.manual_seed(r.seed)
+    if device.type == "cuda":
+        # every batch has the same shape, so cuDNN's timed choice of conv algorithm pays off;
+        # TF32 matrix products (convolutions use TF32 already by default)
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = True
+    dist_ = Dist(device)
+    if dist_.world > 1 and not r.data_parallel:
+        raise SystemExit(f"{spec.name} trains in one process")
+    dist_.check_batch(r.batch_size)
+    data, train_split, val_split, test = prepare_data(r)
+    device = dist_.device
+    model, parent = r.build(spec, config, device)
+    model = model.to(device)
+    if r.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    gen = torch.Generator(device=device).manual_seed(r.seed)
+    run = Run(spec, model, dist_.wrap(model), dist_, device, data, train_split, val_split, test, gen, {})
+    r.prepare(run)
+    stages = r.stages(run)
+    run.info = start_or_resume(
+        state_path if resume else None,
+        model,
+        stages[0].optimizer,
+        gen,
+        command=command,
+        recipe=r.header(),
+        parent=parent,
+    )
+    info = run.info
+    run.steps_per_epoch = math.ceil(r.epoch_size(run) / r.batch_size)
+    run.total_steps = run.steps_per_epoch * r.epochs
+    epochs = sum(s.epochs for s in stages)
+    t_start = time.time() - info["wall_time_s"]
+    first = 0  # the stage's first epoch, counted over the whole run
+    for stage in stages:
+        run.opt = stage.optimizer
+        if first + stage.epochs > info["epoch"] and stage.begin is not None:
+            stage.begin()
+        for epoch in range(max(first, info["epoch"]), first + stage.epochs):
+            seen, sps = _epoch(run, r, f"{stage.name} {epoch + 1}/{epochs}")
+            row = {"epoch": epoch + 1, **({"stage": stage.name} if len(stages) > 1 else {})}
+            row.update(samples_per_s=round(sps, 1), **r.validate(run))
+            if _end_epoch(run, row, t_start, state_path if r.resumable else None, max_minutes, epochs):
+                return {"finished": False, **info}
+        first += stage.epochs
+    return _finish(run, out, r.test(run), r.header())
+
+
+def _epoch(run: Run, r: Recipe, desc: str) -> tuple[int, float]:
+    """One shuffled pass: every item once, in batches; (samples seen, samples per second)."""
+    run.model.train()
+    n = r.epoch_size(run)
+    order = torch.randperm(n, generator=run.gen, device=run.gen.device)
+    bar = tqdm(range(run.steps_per_epoch), desc=desc, mininterval=5, leave=False, disable=not run.dist.main)
+    seen, t0 = 0, time.time()
+    for s in bar:
+        idx = order[s * r.batch_size : (s + 1) * r.batch_size]
+        loss, shown = r.loss(run, idx)
+        run.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        run.opt.step()
+        run.info["step"] += 1
+        run.info["samples"] += len(idx)
+        seen += len(idx)
+        if s % 20 == 0:
+            figures = {k: f"{v.item() if torch.is_tensor(v) else v:.4g}" for k, v in shown.items()}
+            bar.set_postfix(**figures, sps=f"{seen / (time.time() - t0):.0f}")
+        if r.smoke and s >= 3:
+            break
+    return seen, seen / (time.time() - t0)
+
+
+def _end_epoch(
+    run: Run, row: dict, t_start: float, state_path: Path | None, max_minutes: float | None, epochs: int
 ) -> bool:
-    """Record a finished epoch (its `row` of validation figures), save the training state (rank 0),
-    and say whether the time budget asks to stop here (rank 0 decides for all)."""
-    main = dist_ is None or dist_.main
+    """Record a finished epoch, save the training state (rank 0), and say whether the time budget
+    asks to stop here (rank 0 decides for all)."""
+    info = run.info
     info["epoch"] = row["epoch"]
     info["wall_time_s"] = time.time() - t_start
     row["wall_time_s"] = round(info["wall_time_s"], 1)
     info["history"].append(row)
-    if main:
+    if run.dist.main:
         print(json.dumps(row), flush=True)
         if state_path:
-            save_state(state_path, model, opt, gen, info)
+            save_state(state_path, run.model, run.opt, run.gen, info)
     stop = max_minutes is not None and info["wall_time_s"] > 60 * max_minutes and info["epoch"] < epochs
-    if dist_ is not None:
-        stop = dist_.agree(stop)
-    if stop and main:
+    stop = run.dist.agree(stop)
+    if stop and run.dist.main:
         print(f"time budget of {max_minutes} min spent after epoch {info['epoch']}; continue with --resume")
     return stop
 
 
-def finish(
-    model,
-    out: Path,
-    metrics: dict,
-    info: dict,
-    *,
-    recipe: dict,
-    device: torch.device,
-    data: MNIST,
-    dist_: Dist | None = None,
-) -> dict:
+def _finish(run: Run, out: Path, metrics: dict, recipe: dict) -> dict:
     """Add the run's size to the test metrics, write the checkpoint (rank 0) and print the metrics."""
-    metrics["parameters"] = sum(p.numel() for p in model.parameters())
+    info = run.info
+    metrics["parameters"] = sum(p.numel() for p in run.model.parameters())
     metrics["train_samples"] = info["samples"]
-    if dist_ is not None and dist_.world > 1:
-        metrics["processes"] = dist_.world
-        if not dist_.main:
-            return {"finished": True, "metrics": metrics, **info}
-    save_checkpoint(
-        model,
-        out,
-        metrics,
-        command=info["command"],
-        device=device_name(device),
-        wall_time_s=info["wall_time_s"],
-        dataset=f"{DATASETS[data.name]} ({data.source})",
-        commit=info.get("commit"),
-        extra={
-            "recipe": recipe,
-            "history": info["history"],
-            **{k: info[k] for k in ("parent", "resumes") if k in info},
-        },
-    )
-    print(json.dumps(metrics, indent=2, sort_keys=True))
+    if run.dist.world > 1:
+        metrics["processes"] = run.dist.world
+    if run.dist.main:
+        extra = {"recipe": recipe, "history": info["history"]}
+        extra.update({k: info[k] for k in ("parent", "resumes", "clustering") if k in info})
+        save_checkpoint(
+            run.model,
+            out,
+            metrics,
+            command=info["command"],
+            device=device_name(run.device),
+            wall_time_s=info["wall_time_s"],
+            dataset=f"{DATASETS[run.data.name]} ({run.data.source})",
+            commit=info.get("commit"),
+            extra=extra,
+        )
+        print(json.dumps(metrics, indent=2, sort_keys=True))
     return {"finished": True, "metrics": metrics, **info}

@@ -4,12 +4,16 @@ Images are binarized (a Bernoulli draw per pixel with the grey value as probabil
 Bernoulli decoder's likelihood is a proper probability and comparable with published MNIST NLLs.
 """
 
+from __future__ import annotations
+
 import math
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 
-from .models.vae import VAEOutput
+if TYPE_CHECKING:
+    from .models.vae import VAEOutput
 
 
 def binarize(x: torch.Tensor, gen: torch.Generator | None = None) -> torch.Tensor:

@@ -59,7 +59,7 @@
       if (three) t.z = pts.map(p => p.z);
       out.push(t);
     };
-    if (ov.neighbours && ov.neighbours.length) mark("neighbours", ov.neighbours, three ? "circle-open" : "circle-open", three ? 5 : 12, "#000");
+    if (ov.neighbours && ov.neighbours.length) mark("neighbours", ov.neighbours, "circle-open", three ? 5 : 12, "#000");
     if (ov.point) mark("selected point", [ov.point], three ? "diamond" : "star", three ? 6 : 18, "#ffd400");
     if (ov.drawn) mark("your digit", [ov.drawn], three ? "cross" : "x", three ? 7 : 20, "#ff00ff");
     return out;

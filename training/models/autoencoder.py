@@ -10,6 +10,10 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
+from ..evaluate import reconstruction_metrics
+from ..recipes.recon import ReconRecipe
+from ..registry import ModelSpec, register
+
 
 @dataclass
 class AutoencoderConfig:
@@ -54,3 +58,17 @@ class Autoencoder(nn.Module):
     def forward(self, x: torch.Tensor) -> AutoencoderOutput:
         code = self.encode(x)
         return AutoencoderOutput(recon=self.decode(code), code=code)
+
+
+register(
+    ModelSpec(
+        name="autoencoder",
+        module=Autoencoder,
+        config_class=AutoencoderConfig,
+        recipe=ReconRecipe(epochs=50, batch_size=64, lr=5e-4, optimizer="adam"),  # the write-up's
+        evaluate=reconstruction_metrics,
+        summary="the explorer's MLP autoencoder with a 6-d code",
+        explore=True,
+        card="reconstruction",
+    )
+)

@@ -12,6 +12,10 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
+from ..evaluate import neuron_metrics
+from ..recipes.cluster import ClusterRecipe
+from ..registry import ModelSpec, register
+
 
 @dataclass
 class ClusterAEConfig:
@@ -32,7 +36,6 @@ def block(conv: nn.Module) -> list[nn.Module]:
 
 class ClusterAE(nn.Module):
     config_class = ClusterAEConfig
-    neuron_code = True  # each code unit is a 'digit neuron': the explorer can colour by its argmax
 
     def __init__(self, config: ClusterAEConfig):
         super().__init__()
@@ -64,9 +67,29 @@ class ClusterAE(nn.Module):
         """The neuron activations (B, code); their argmax is the predicted cluster."""
         return self.encoder(x)
 
+    def neurons(self, x: torch.Tensor) -> torch.Tensor:
+        """Each code unit is a 'digit neuron' (the NeuronCode capability): the code itself."""
+        return self.encode(x)
+
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.decoder(z))
 
     def forward(self, x: torch.Tensor) -> ClusterAEOutput:
         code = self.encode(x)
         return ClusterAEOutput(recon=self.decode(code), code=code)
+
+
+register(
+    ModelSpec(
+        name="cluster_ae",
+        module=ClusterAE,
+        config_class=ClusterAEConfig,
+        recipe=ClusterRecipe(),
+        evaluate=neuron_metrics,
+        summary="ten bottleneck neurons that cluster the digits, trained without labels",
+        tab="neurons",
+        labels={"mnist": "cluster_ae: trained to cluster, no labels"},
+        explore=True,
+        card="neurons",
+    )
+)

@@ -10,6 +10,10 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
+from ..evaluate import denoise_metrics
+from ..recipes.denoise import DenoiseRecipe
+from ..registry import ModelSpec, register
+
 
 @dataclass
 class DenoiserRefConfig:
@@ -87,3 +91,30 @@ class DenoiserRef(nn.Module):
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Globally averaged bottleneck features (B, 128): the latent the explorer plots."""
         return self.bottleneck(self.encoder2(self.encoder1(x))).mean((2, 3))
+
+
+register(
+    ModelSpec(
+        name="denoiser_ref",
+        module=DenoiserRef,
+        config_class=DenoiserRefConfig,
+        # the write-up's recipe: AdamW lr 1e-4, batch 64, 25 epochs of 3 copies, MSE weight 350 -> 275
+        # -> 125 -> 25 over 10 + 5 + 5 + 5 epochs
+        recipe=DenoiseRecipe(
+            epochs=25,
+            batch_size=64,
+            lr=1e-4,
+            weight_decay=0.01,
+            warmup_frac=0.0,
+            cosine=False,
+            mix=["rows_cols", "clamp", "fractional"],
+            mse_weights=[[0.4, 350.0], [0.6, 275.0], [0.8, 125.0], [1.0, 25.0]],
+        ),
+        evaluate=denoise_metrics,
+        summary="the reference write-up's shared-encoder network, layer for layer",
+        datasets=("mnist", "fashion"),
+        tab="denoise",
+        labels={"mnist": "The reference write-up's network (denoiser_ref)"},
+        card="denoise",
+    )
+)

@@ -11,6 +11,9 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
+from ..evaluate import latent_classifier_metrics
+from ..recipes.latent import LatentRecipe
+from ..registry import ModelSpec, register
 from .autoencoder import Autoencoder, AutoencoderConfig, mlp
 
 
@@ -49,3 +52,16 @@ class LatentClassifier(nn.Module):
     def forward(self, x: torch.Tensor) -> LatentClassifierOutput:
         code = self.encode(x)
         return LatentClassifierOutput(logits=self.classify_code(code), code=code)
+
+
+register(
+    ModelSpec(
+        name="latent_classifier",
+        module=LatentClassifier,
+        config_class=LatentClassifierConfig,
+        recipe=LatentRecipe(),
+        evaluate=latent_classifier_metrics,
+        summary="an MLP reading digits from the frozen autoencoder's code",
+        card="code_classifier",
+    )
+)

@@ -14,6 +14,10 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
+from ..evaluate import neuron_metrics
+from ..recipes.recon import ReconRecipe
+from ..registry import ModelSpec, register
+
 
 @dataclass
 class NeuronAEConfig:
@@ -28,7 +32,6 @@ class NeuronAEOutput(NamedTuple):
 
 class NeuronAE(nn.Module):
     config_class = NeuronAEConfig
-    neuron_code = True  # each code unit is a 'digit neuron': the explorer can colour by its argmax
 
     def __init__(self, config: NeuronAEConfig):
         super().__init__()
@@ -62,9 +65,30 @@ class NeuronAE(nn.Module):
         """The neuron activations (B, code); their argmax is the predicted neuron."""
         return self.encoder(x)
 
+    def neurons(self, x: torch.Tensor) -> torch.Tensor:
+        """Each code unit is a 'digit neuron' (the NeuronCode capability): the code itself."""
+        return self.encode(x)
+
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.decoder(z))
 
     def forward(self, x: torch.Tensor) -> NeuronAEOutput:
         code = self.encode(x)
         return NeuronAEOutput(recon=self.decode(code), code=code)
+
+
+register(
+    ModelSpec(
+        name="neuron_ae",
+        module=NeuronAE,
+        config_class=NeuronAEConfig,
+        # the write-up's optimiser as given; it names no batch size or epoch count, so: 64 and 20
+        recipe=ReconRecipe(epochs=20, batch_size=64, lr=0.01, momentum=0.5),
+        evaluate=neuron_metrics,
+        summary="the reference's 10-neuron bottleneck autoencoder",
+        tab="neurons",
+        labels={"mnist": "neuron_ae: the reference network, reconstruction only"},
+        explore=True,
+        card="neurons",
+    )
+)

@@ -1,25 +1,34 @@
-"""VAE tab: sample from the prior, interpolate between digits, walk the 2-d latent plane, move the
-latent with sliders, reconstruct a digit. Every answer is one small batch through a decoder."""
+"""The VAE tab's handlers: sample from the prior, interpolate between digits, walk the 2-d latent
+plane, move the latent with sliders, reconstruct a digit. Every answer is one small batch through a
+decoder. Each returns a named result; explorer/vae/layout.py routes its fields to the components."""
 
 import json
 import math
 import tempfile
 from functools import lru_cache
 from pathlib import Path
+from typing import NamedTuple
 
 import gradio as gr
 import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from training.checkpoint import CheckpointError, read_metadata
+from training import registry
+from training.checkpoint import CheckpointError, checkpoint_path, read_metadata
 from training.evaluate import batched
 
-from . import runtime
-from .figures import mosaic, served, to_uint8
-from .inputs import choice, from_sketch, sketchpad, whole
+from .. import runtime
+from ..figures import mosaic, served, to_uint8
+from ..inputs import choice, from_sketch, whole
 
-MODELS = [("vae: 32-d latent", "vae"), ("vae2d: 2-d latent", "vae2d")]
+# (display label, checkpoint name) of the VAEs the registry shows in this tab, in its order
+MODELS = [(spec.labels["mnist"], spec.name) for spec in registry.shown_in("vae")]
+MODEL = "vae"  # the tab's default pick
+# the VAE whose latent plane the Manifold sub-tab walks: the one whose latent is 2-d
+MANIFOLD = next(
+    (s.name for s in registry.shown_in("vae") if getattr(s.config_class(), "latent_dim", None) == 2), None
+)
 METHODS = [("Spherical (slerp)", "slerp"), ("Linear", "linear")]
 N_SLIDERS = 8  # a latent of up to 8 dimensions gets a slider for each; a larger one for its 8 most used
 SLIDER_RANGE = 4.0  # the prior is N(0, I): +-4 covers all but 1 in 15,000 of it per dimension
@@ -37,9 +46,60 @@ PALETTE = [
 ]
 
 
+class Interpolation(NamedTuple):
+    strip: Image.Image  # the frames side by side
+    gif: str  # path of the animated GIF
+
+
+class DecodedPoint(NamedTuple):
+    image: Image.Image
+    text: str
+
+
+class ClickedPoint(NamedTuple):
+    image: Image.Image
+    text: str
+    z1: float  # the number boxes follow the click
+    z2: float
+
+
+class SliderStart(NamedTuple):
+    values: list[float]  # one per slider (0 for sliders beyond the latent's size)
+    decoded: Image.Image
+
+
+class Reconstruction(NamedTuple):
+    input: Image.Image
+    output: Image.Image
+    text: str
+
+
+class FirstView(NamedTuple):
+    """What the tab shows when the page opens; None where a checkpoint is missing (the tab's notice
+    says which), which leaves that output as it is."""
+
+    samples: Image.Image | None
+    plane: Image.Image | None
+
+
+class OtherViews(NamedTuple):
+    """The other sub-tabs' answers for their default inputs, so that none opens empty (None as in
+    FirstView)."""
+
+    interpolation: Interpolation | None
+    sliders: SliderStart | None
+    reconstruction: Reconstruction | None
+
+
 def _model(name):
     choice(name, MODELS, "model")
     return runtime.model_or_error(name)
+
+
+def _manifold_model():
+    if MANIFOLD is None:
+        raise gr.Error("No VAE with a 2-d latent is registered.")
+    return _model(MANIFOLD)
 
 
 def _number(v, what: str, lo: float, hi: float) -> float:
@@ -116,7 +176,7 @@ def _gif(frames: torch.Tensor, name: str) -> str:
     return str(out)
 
 
-def interpolate(name, image_a: torch.Tensor, image_b: torch.Tensor, method, steps):
+def interpolate(name, image_a: torch.Tensor, image_b: torch.Tensor, method, steps) -> Interpolation:
     model = _model(name)
     method = choice(method, METHODS, "interpolation")
     steps = whole(steps, "number of steps", 32)
@@ -127,7 +187,7 @@ def interpolate(name, image_a: torch.Tensor, image_b: torch.Tensor, method, step
     z = (slerp if method == "slerp" else lerp)(za, zb, t)
     frames = _decode(model, z)
     strip = mosaic(frames, steps)
-    return served(to_uint8(strip, scale=3)), _gif(frames, f"{name}-{method}-{steps}")
+    return Interpolation(served(to_uint8(strip, scale=3)), _gif(frames, f"{name}-{method}-{steps}"))
 
 
 @runtime.gpu
@@ -159,7 +219,7 @@ MANIFOLD_SCALE = 2  # screen pixels per MNIST pixel in the manifold image
 def manifold(extent, side):
     """vae2d decoded on a side x side grid over [-extent, extent]^2 (dark ink on white), over a
     faint scatter of the test set's latents coloured by their digit."""
-    model = _model("vae2d")
+    model = _manifold_model()
     extent = _number(extent, "range", 0.5, 6.0)
     side = whole(side, "grid size", 30)
     if side < 2:
@@ -171,7 +231,7 @@ def manifold(extent, side):
     size = side * 28 * MANIFOLD_SCALE
     canvas = Image.new("RGB", (size, size), "white")
     dots = ImageDraw.Draw(canvas)
-    latents, labels = _test_latents("vae2d")
+    latents, labels = _test_latents(MANIFOLD)
     px = ((latents + extent) / (2 * extent) * size).numpy()
     for (x, y), d in zip(px, labels.tolist()):
         if 0 <= x < size and 0 <= y < size:
@@ -186,9 +246,9 @@ def manifold(extent, side):
 @runtime.gpu
 def decode_point(z1, z2):
     """vae2d's decoded digit at one point (z1, z2) of its latent plane."""
-    model = _model("vae2d")
+    model = _manifold_model()
     z = torch.tensor([[_number(z1, "z1", -50, 50), _number(z2, "z2", -50, 50)]])
-    return served(to_uint8(_decode(model, z)[0], scale=8)), f"z = ({z1:.2f}, {z2:.2f})"
+    return DecodedPoint(served(to_uint8(_decode(model, z)[0], scale=8)), f"z = ({z1:.2f}, {z2:.2f})")
 
 
 def manifold_clicked(extent, side, evt: gr.SelectData):
@@ -198,7 +258,7 @@ def manifold_clicked(extent, side, evt: gr.SelectData):
     x, y = evt.index
     z1 = -extent + 2 * extent * (x + 0.5) / size
     z2 = extent - 2 * extent * (y + 0.5) / size
-    return (*decode_point(round(z1, 3), round(z2, 3)), round(z1, 3), round(z2, 3))
+    return ClickedPoint(*decode_point(round(z1, 3), round(z2, 3)), round(z1, 3), round(z2, 3))
 
 
 # ---- sliders and reconstruction ----------------------------------------------------------------
@@ -220,19 +280,19 @@ def _slider_dims(name: str) -> tuple[int, ...]:
     return tuple(latents.var(0).argsort(descending=True)[:N_SLIDERS].tolist())
 
 
-def start_sliders(name, index):
+def slider_start(name, index) -> SliderStart:
     """Encode a test digit: its posterior mean on the slider dimensions (0 for sliders beyond the
     latent's size) for the sliders, and its decoded image."""
     model, dims = _model(name), slider_dims(name)
     z = _encode(model, _test_digit(index))
-    values = [round(float(z[d].clamp(-SLIDER_RANGE, SLIDER_RANGE)), 2) for d in dims] + [0.0] * (
-        N_SLIDERS - len(dims)
-    )
-    return (*values, served(to_uint8(_decode(model, z[None])[0], scale=8)))
+    values = [round(float(z[d].clamp(-SLIDER_RANGE, SLIDER_RANGE)), 2) for d in dims]
+    values += [0.0] * (N_SLIDERS - len(dims))
+    return SliderStart(values, served(to_uint8(_decode(model, z[None])[0], scale=8)))
 
 
 def slider_labels(name):
-    """A visible slider per slider dimension, labelled with that dimension and its spread over the test set."""
+    """A visible slider per slider dimension, labelled with that dimension and its spread over the
+    test set."""
     try:
         latents, _ = _test_latents(choice(name, MODELS, "model"))
         dims = slider_dims(name)
@@ -257,11 +317,13 @@ def slide(name, index, *values):
     return served(to_uint8(_decode(model, z[None])[0], scale=8))
 
 
-def reconstruct(name, image: torch.Tensor):
+def reconstruct(name, image: torch.Tensor) -> Reconstruction:
     model = _model(name)
     z = _encode(model, image)
     text = f"Posterior mean: `{np.array2string(z.numpy(), precision=2, max_line_width=10_000)}`"
-    return served(to_uint8(image, scale=8)), served(to_uint8(_decode(model, z[None])[0], scale=8)), text
+    return Reconstruction(
+        served(to_uint8(image, scale=8)), served(to_uint8(_decode(model, z[None])[0], scale=8)), text
+    )
 
 
 @runtime.gpu
@@ -282,7 +344,7 @@ def scores() -> str:
     ]
     for _, name in MODELS:
         try:
-            meta = read_metadata(runtime.checkpoint_path(name))
+            meta = read_metadata(checkpoint_path(name))
             m, cfg = json.loads(meta["metrics"]), json.loads(meta["config"])
         except (CheckpointError, KeyError, ValueError):
             rows.append(f"| {name} | not trained yet: `python -m training {name}` | | | | | | |")
@@ -290,189 +352,41 @@ def scores() -> str:
         conf = f"{m['samples_confident_pct']:.1f} %" if "samples_confident_pct" in m else "n/a"
         ent = f"{m['samples_class_entropy']:.3f} nats" if "samples_class_entropy" in m else "n/a"
         rows.append(
-            f"| {name} | {cfg['latent_dim']}-d | {m.get('iwae_nll', float('nan')):.2f} nats | {m['neg_elbo']:.2f} nats | "
-            f"{m.get('elbo_gap', float('nan')):.2f} | {m.get('k', 0)} | {conf} | {ent} |"
+            f"| {name} | {cfg['latent_dim']}-d | {m.get('iwae_nll', float('nan')):.2f} nats | "
+            f"{m['neg_elbo']:.2f} nats | {m.get('elbo_gap', float('nan')):.2f} | {m.get('k', 0)} | "
+            f"{conf} | {ent} |"
         )
     return "\n".join(rows)
 
 
 def warm() -> None:
     """Load both VAEs and their test latents (for the app's warm-up thread)."""
-    for name in ("vae", "vae2d"):
+    for _, name in MODELS:
         try:
             _test_latents(name)
         except gr.Error:
             pass
 
 
-def _or_unchanged(fn, *args, n: int = 1) -> tuple:
-    """fn(*args)'s n outputs for a page-load event, or n unchanged outputs where it raises gr.Error
-    (a missing checkpoint: the tab's notice says which)."""
+def _or_none(fn, *args):
+    """fn(*args) for a page-load event, or None where it raises gr.Error (a missing checkpoint: the
+    tab's notice says which)."""
     try:
-        out = fn(*args)
+        return fn(*args)
     except gr.Error:
-        return (gr.update(),) * n
-    return tuple(out) if n > 1 else (out,)
+        return None
 
 
-def first_view(name, seed, temperature, side, extent, grid):
+def first_view(name, seed, temperature, side, extent, grid) -> FirstView:
     """What the tab shows when the page opens: prior samples and the latent plane."""
-    return (*_or_unchanged(sample, name, seed, temperature, side), *_or_unchanged(manifold, extent, grid))
+    return FirstView(_or_none(sample, name, seed, temperature, side), _or_none(manifold, extent, grid))
 
 
-def other_views(name, index_a, index_b, method, steps, slider_index, recon_index):
+def other_views(name, index_a, index_b, method, steps, slider_index, recon_index) -> OtherViews:
     """The other sub-tabs' answers for their default inputs, so that none opens empty: the
     interpolation (strip, GIF), the sliders' start (values, decoded digit) and the reconstruction."""
-    return (
-        *_or_unchanged(vae_interpolate, name, index_a, index_b, method, steps, n=2),
-        *_or_unchanged(start_sliders, name, slider_index, n=N_SLIDERS + 1),
-        *_or_unchanged(vae_reconstruct, name, recon_index, n=3),
+    return OtherViews(
+        _or_none(vae_interpolate, name, index_a, index_b, method, steps),
+        _or_none(slider_start, name, slider_index),
+        _or_none(vae_reconstruct, name, recon_index),
     )
-
-
-def build(demo: gr.Blocks):
-    """Lay out the tab; call inside the gr.Blocks context `demo`."""
-    gr.Markdown(
-        "Variational autoencoders trained on binarized MNIST: a convolutional encoder gives a Gaussian "
-        "posterior over the latent, a decoder gives each pixel's probability of ink. Likelihoods are in "
-        "nats per test image (lower is better), measured by `python -m training.evaluate`."
-    )
-    for _, name in MODELS:
-        problem = runtime.problem(name)
-        if problem:
-            gr.Markdown(f"⚠️ {problem}")
-    gr.Markdown(scores())
-    model = gr.Radio(MODELS, value="vae", label="Model")
-    raw = {"preprocess": False}
-    with gr.Tabs():
-        with gr.Tab("Sample"):
-            with gr.Row():
-                seed = gr.Number(value=0, label="Seed", precision=0, minimum=0)
-                temperature = gr.Slider(0, 2, value=1.0, step=0.05, label="Temperature (prior std)")
-                side = gr.Slider(1, 16, value=8, step=1, label="Grid size")
-                sample_btn = gr.Button("Sample", variant="primary")
-                reroll_btn = gr.Button("Re-roll")
-            samples = gr.Image(
-                label="Prior samples", interactive=False, format="png", elem_id="vae-samples", height=460
-            )
-        with gr.Tab("Interpolate"):
-            with gr.Row():
-                index_a = gr.Number(value=0, label="From test digit", precision=0, minimum=0, maximum=9999)
-                index_b = gr.Number(value=1, label="To test digit", precision=0, minimum=0, maximum=9999)
-                method = gr.Radio(METHODS, value="slerp", label="Path")
-                steps = gr.Slider(2, 32, value=10, step=1, label="Steps")
-            with gr.Row():
-                random_btn = gr.Button("Random pair")
-                interp_btn = gr.Button("Interpolate", variant="primary")
-            with gr.Accordion("Or start from a drawing", open=False):
-                sketch_a = sketchpad("Draw the first digit")
-                interp_draw_btn = gr.Button("Interpolate from the drawing")
-            strip = gr.Image(label="Interpolation", interactive=False, format="png", elem_id="vae-strip")
-            gif = gr.File(label="Animated GIF")
-        with gr.Tab("Manifold (vae2d)"):
-            with gr.Row():
-                extent = gr.Slider(0.5, 6, value=3, step=0.5, label="Range of z1 and z2 (+-)")
-                grid = gr.Slider(2, 30, value=15, step=1, label="Digits per side")
-                manifold_btn = gr.Button("Draw the plane", variant="primary")
-            with gr.Row():
-                plane = gr.Image(
-                    label="Latent plane (click a point to decode it)",
-                    interactive=False,
-                    format="png",
-                    elem_id="vae-manifold",
-                    scale=3,
-                )
-                with gr.Column(scale=1):
-                    z1 = gr.Number(value=0.0, label="z1")
-                    z2 = gr.Number(value=0.0, label="z2")
-                    point_btn = gr.Button("Decode (z1, z2)")
-                    point_img = gr.Image(label="Decoded point", interactive=False, format="png", height=224)
-                    point_text = gr.Markdown()
-        with gr.Tab("Sliders"):
-            with gr.Row():
-                slider_index = gr.Number(
-                    value=0, label="Start from test digit", precision=0, minimum=0, maximum=9999
-                )
-                encode_btn = gr.Button("Encode it", variant="primary")
-            with gr.Row():
-                with gr.Column(scale=2):
-                    sliders = [
-                        gr.Slider(-SLIDER_RANGE, SLIDER_RANGE, value=0, step=0.05, label=f"z{j + 1}")
-                        for j in range(N_SLIDERS)
-                    ]
-                slid = gr.Image(
-                    label="Decoded", interactive=False, format="png", height=224, scale=1, elem_id="vae-slid"
-                )
-        with gr.Tab("Reconstruct"):
-            with gr.Row():
-                recon_index = gr.Number(value=0, label="Test digit", precision=0, minimum=0, maximum=9999)
-                recon_btn = gr.Button("Reconstruct", variant="primary")
-            with gr.Accordion("Or draw one", open=False):
-                sketch_r = sketchpad()
-                recon_draw_btn = gr.Button("Reconstruct the drawing")
-            with gr.Row():
-                recon_in = gr.Image(label="Input", interactive=False, format="png", height=224)
-                recon_out = gr.Image(
-                    label="Reconstruction (mean of p(x|z) at the posterior mean)",
-                    interactive=False,
-                    format="png",
-                    height=224,
-                    elem_id="vae-recon",
-                )
-            recon_text = gr.Markdown()
-
-    demo.load(first_view, [model, seed, temperature, side, extent, grid], [samples, plane], api_name=False)
-    demo.load(slider_labels, model, sliders, api_name=False)
-    # a second event, so that the samples and the plane do not wait for the GIF
-    demo.load(
-        other_views,
-        [model, index_a, index_b, method, steps, slider_index, recon_index],
-        [strip, gif, *sliders, slid, recon_in, recon_out, recon_text],
-        api_name=False,
-    )
-    sample_btn.click(sample, [model, seed, temperature, side], samples, api_name="vae_sample")
-    reroll_btn.click(reroll, None, seed, api_name=False).then(
-        sample, [model, seed, temperature, side], samples, api_name=False
-    )
-    interp_btn.click(
-        vae_interpolate, [model, index_a, index_b, method, steps], [strip, gif], api_name="vae_interpolate"
-    )
-    random_btn.click(
-        lambda: tuple(int(i) for i in np.random.default_rng().integers(0, 10_000, 2)),
-        None,
-        [index_a, index_b],
-        api_name=False,
-    ).then(vae_interpolate, [model, index_a, index_b, method, steps], [strip, gif], api_name=False)
-    interp_draw_btn.click(
-        vae_interpolate_drawing,
-        [model, sketch_a, index_b, method, steps],
-        [strip, gif],
-        api_name="vae_interpolate_drawing",
-        **raw,
-    )
-    manifold_btn.click(manifold, [extent, grid], plane, api_name="vae_manifold")
-    plane.select(manifold_clicked, [extent, grid], [point_img, point_text, z1, z2], api_name=False)
-    point_btn.click(decode_point, [z1, z2], [point_img, point_text], api_name="vae_decode_point")
-    encode_btn.click(start_sliders, [model, slider_index], [*sliders, slid], api_name="vae_encode")
-    model.change(slider_labels, model, sliders, api_name=False)
-    # while a slider moves, only the latest value is decoded (answers take a few ms; none pile up)
-    gr.on(
-        [ev for s in sliders for ev in (s.input, s.release)],
-        slide,
-        [model, slider_index, *sliders],
-        slid,
-        api_name="vae_slide",
-        trigger_mode="always_last",
-        show_progress="hidden",
-    )
-    recon_btn.click(
-        vae_reconstruct, [model, recon_index], [recon_in, recon_out, recon_text], api_name="vae_reconstruct"
-    )
-    recon_draw_btn.click(
-        vae_reconstruct_drawing,
-        [model, sketch_r],
-        [recon_in, recon_out, recon_text],
-        api_name="vae_reconstruct_drawing",
-        **raw,
-    )
-    return {"model": model, "samples": samples}

@@ -1,0 +1,212 @@
+"""The Latent explorer tab's layout and events: which component each handler's result goes to,
+and the page's scripts (the scatter's, the copy button's)."""
+
+import gradio as gr
+
+from ..inputs import draw_or_upload
+from ..outputs import outputs, updates
+from .handlers import (
+    MAX_SELECTION,
+    N_NEIGHBOURS,
+    Placed,
+    PointView,
+    Selection,
+    Switched,
+    View,
+    decode_code,
+    explorer_drawing,
+    explorer_upload,
+    export_html,
+    model_switched,
+    point_clicked,
+    point_view,
+    restore,
+    selection,
+    selection_clicked,
+    view,
+)
+from .maps import COLOURS, DIGITS, PROJECTIONS, available
+from .sprites import file_url, served_scripts, sprite_dir
+
+GALLERY_KEY = "(#index · digit · distance)"
+# a thumbnail's caption may use its whole width (Gradio stops it at 80 %, which cut "#6224 · 1 · 0.35")
+CSS = "#explorer-neighbours .caption-label, #explorer-placed .caption-label { max-width: calc(100% - 4px); }"
+
+COPY_JS = """(link) => {
+  const url = link.startsWith('?') ? window.location.origin + window.location.pathname + link : link;
+  if (navigator.clipboard && window.isSecureContext) navigator.clipboard.writeText(url);
+  return url;
+}"""
+
+ON_LOAD = """
+const draw = () => {
+  if (!props.value || typeof Plotly === 'undefined' || typeof LatentMap === 'undefined') return;
+  LatentMap.render(element.querySelector('.lm-plot'), JSON.parse(props.value), {
+    pick: i => trigger('pick', {index: i}),
+    select: ids => trigger('lasso', {indices: ids}),
+  });
+};
+watch('value', draw);
+draw();
+"""
+
+
+def build(demo: gr.Blocks, tabs: gr.Tabs):
+    """Lay out the tab; call inside the gr.Blocks context `demo`; `tabs` is selected by shared links."""
+    scripts = served_scripts()
+    gr.set_static_paths([sprite_dir()])
+    names = available()
+    gr.Markdown(
+        "Each test digit is a point: the model encodes it, and UMAP, PCA or t-SNE draws that latent in "
+        "2-d or 3-d; or take all 70,000 digits, the training set too, in 2-d. Hover a point to see the "
+        "digit, click it for its reconstruction and nearest neighbours, lasso a region to list it, or "
+        "draw a digit and watch where it lands."
+    )
+    if not names:
+        gr.Markdown(
+            "⚠️ No maps yet. Train a model (for example `python -m training autoencoder`) and make its "
+            "map with `python -m training export`."
+        )
+    with gr.Row():
+        model = gr.Dropdown(names, value=names[0] if names else None, label="Model", scale=2)
+        proj = gr.Radio(PROJECTIONS, value="umap", label="Projection", scale=3)
+        dim = gr.Radio([("2-d", 2), ("3-d", 3)], value=2, label="Map", scale=1)
+        colour = gr.Radio(COLOURS, value="label", label="Colour by", scale=3)
+        digits = gr.Radio(DIGITS, value="test", label="Digits", scale=2)
+    with gr.Row():
+        with gr.Column(scale=3):
+            head = "".join(f"<script src='{file_url(path)}'></script>" for path in scripts)
+            scatter = gr.HTML(
+                value="",
+                html_template="<div class='lm-plot' style='width:100%;height:640px'></div>",
+                js_on_load=ON_LOAD,
+                head=head,
+                elem_id="latent-map",
+                min_height=640,
+            )
+            quality = gr.Markdown()
+        with gr.Column(scale=2):
+            with gr.Row():
+                point = gr.Number(
+                    value=-1,
+                    label="Point (test index, or 10000 + training index among all digits; -1 for none)",
+                    precision=0,
+                    minimum=-1,
+                    maximum=MAX_SELECTION - 1,
+                )
+                show_btn = gr.Button("Show point", scale=0)
+            info = gr.Markdown()
+            with gr.Row():
+                original = gr.Image(
+                    label="Digit", interactive=False, format="png", height=180, elem_id="explorer-digit"
+                )
+                recon = gr.Image(label="Reconstruction", interactive=False, format="png", height=180)
+            # png keeps figures.served's unique text chunk (webp would drop it and let equal answers
+            # share a file)
+            gallery = gr.Gallery(
+                label=f"{N_NEIGHBOURS} nearest test digits in latent space {GALLERY_KEY}",
+                columns=4,
+                height=260,
+                elem_id="explorer-neighbours",
+                format="png",
+            )
+            with gr.Row():
+                code = gr.Textbox(label="Code (float32, hex): edit and decode", max_lines=2, scale=3)
+                decode_btn = gr.Button("Decode", scale=0)
+            decoded = gr.Image(label="Decoded code", interactive=False, format="png", height=180)
+    with gr.Row():
+        with gr.Column():
+            gr.Markdown(
+                "**Selection**: drag a lasso or a box on the 2-d map (or list point indices and press Enter)."
+            )
+            selected = gr.Textbox(label="Selected points (JSON list of point indices)", max_lines=3)
+            sel_text = gr.Markdown()
+            sel_grid = gr.Image(label="Selected digits", interactive=False, format="png", height=300)
+            sel_csv = gr.File(label="Selection as CSV")
+        with gr.Column():
+            sketch, draw_btn, upload, upload_btn = draw_or_upload("Place it on the map")
+            seen = gr.Image(
+                label="As the model sees it", interactive=False, format="png", height=168, width=168
+            )
+            placed_text = gr.Markdown()
+            placed_gallery = gr.Gallery(
+                label=f"Its nearest test digits {GALLERY_KEY}",
+                columns=4,
+                height=220,
+                format="png",
+                elem_id="explorer-placed",
+            )
+    with gr.Row():
+        link = gr.Textbox(label="Link to this view", interactive=False, scale=4, elem_id="explorer-link")
+        copy_btn = gr.Button("Copy link", scale=1)
+        html_btn = gr.Button("Export HTML", scale=1)
+        html_file = gr.File(label="Standalone map", scale=2)
+
+    # ---- results -> components ----
+    controls = [model, proj, dim, colour]
+    shown = {"scatter": scatter, "quality": quality, "link": link}
+    point_panel = {"original": original, "recon": recon, "info": info, "gallery": gallery, "code": code}
+    view_out = outputs(View, **shown)
+    point_out = outputs(PointView, **shown, **point_panel)
+    switched_out = outputs(Switched, proj=proj, dim=dim, colour=colour, digits=digits, **shown)
+    selection_out = outputs(Selection, grid=sel_grid, text=sel_text, csv=sel_csv)
+    placed_out = outputs(Placed, scatter=scatter, seen=seen, text=placed_text, gallery=placed_gallery)
+
+    def opened(request: gr.Request):
+        """On page load: the view a shared link names, or the default view."""
+        r = restore(request)
+        if r is None:  # no map to show: the page stays as it is
+            return gr.skip()
+        out = {model: r.model, proj: r.proj, dim: r.dim, colour: r.colour, point: r.point, digits: r.digits}
+        if r.select_tab:
+            out[tabs] = gr.update(selected="latent_explorer")
+        out |= updates(r.view, **shown)
+        if r.point_view is not None:
+            out |= {point_panel[f]: getattr(r.point_view, f) for f in point_panel}
+        return out
+
+    # the digit set comes last in every event's inputs, so API calls that leave it out get the test digits
+    gr.on(
+        [c.input for c in controls[1:]],
+        view,
+        [*controls, point, digits],
+        view_out,
+        api_name="explorer_view",
+        show_progress="minimal",
+    )
+    gr.on(
+        [model.input, digits.input],
+        model_switched,
+        [*controls, point, digits],
+        switched_out,
+        api_name=False,
+        show_progress="minimal",
+    )
+    show_btn.click(point_view, [*controls, point, digits], point_out, api_name="explorer_point")
+    point.submit(point_view, [*controls, point, digits], point_out, api_name=False)
+    scatter.pick(point_clicked, None, point, api_name=False).then(
+        point_view, [*controls, point, digits], point_out, api_name=False
+    )
+    scatter.lasso(selection_clicked, None, selected, api_name=False).then(
+        selection, [model, proj, dim, selected, digits], selection_out, api_name=False
+    )
+    selected.submit(
+        selection, [model, proj, dim, selected, digits], selection_out, api_name="explorer_selection"
+    )
+    raw = {"preprocess": False}  # the handlers check raw values and files themselves (see denoise.py)
+    draw_btn.click(
+        explorer_drawing, [*controls, sketch, digits], placed_out, api_name="explorer_drawing", **raw
+    )
+    upload_btn.click(
+        explorer_upload, [*controls, upload, digits], placed_out, api_name="explorer_upload", **raw
+    )
+    decode_btn.click(decode_code, [model, code], decoded, api_name="explorer_decode")
+    copy_btn.click(None, link, link, js=COPY_JS, api_name=False)
+    html_btn.click(export_html, [*controls, digits], html_file, api_name="explorer_export")
+    demo.load(
+        opened,
+        None,
+        [tabs, *controls, point, digits, *view_out, *point_panel.values()],
+        api_name=False,
+    )
+    return {"model": model, "scatter": scatter, "point": point, "link": link}

@@ -1,0 +1,148 @@
+"""What the explorer's scatter shows: a map as the JSON that explorer/static/latent_map.js draws,
+the overlays of an answer (a point, its neighbours, a drawn digit), the quality table, and the share
+links that reopen a view."""
+
+import json
+import urllib.parse
+from functools import lru_cache
+
+import torch
+
+from .maps import COLOURS, PROJECTIONS, Map, available, explored, load_map, proj_label, projections_of
+from .sprites import SPRITE_BLOCK, SPRITE_COLUMNS, file_url, sprite_paths
+
+
+def categories(m: Map, colour: str) -> tuple[torch.Tensor, list[str], str]:
+    if colour == "label":
+        return m.labels, [str(d) for d in range(10)], "digit"
+    if colour == "pred":
+        return m.pred, [str(d) for d in range(10)], "predicted"
+    if colour == "correct":
+        return (m.pred != m.labels).long(), ["correct", "wrong"], "prediction"
+    return m.neuron, [f"n{j}" for j in range(m.latents.shape[1])], "neuron"
+
+
+@lru_cache(maxsize=32)  # a view of all digits is about 1.5 MB of JSON
+def _points_json(name: str, proj: str, dim: int, colour: str, digits: str = "test") -> str:
+    """The points of one view as JSON (cached: switching back and forth costs nothing)."""
+    m = load_map(name, digits)
+    xyz = m.coords[f"{proj}_{dim}d"].double().numpy().round(3)  # float64, so that 1.651 prints as 1.651
+    cats, legend, legend_title = categories(m, colour)
+    what = (
+        "test digits"
+        if m.split == "test"
+        else f"digits ({m.n_test:,} test, then {len(xyz) - m.n_test:,} training)"
+    )
+    # plotly markup
+    title = f"{name}: {proj_label(proj)} {dim}-d of the {m.latents.shape[1]}-d latent<br>{len(xyz):,} {what}"
+    data = {
+        "model": name,
+        "proj": proj,
+        "dim": dim,
+        "colour": colour,
+        "digits": m.split,
+        "title": title,
+        "legend": legend,
+        "legend_title": legend_title,
+        "c": cats.tolist(),
+        "label": m.labels.tolist(),
+        "pred": m.pred.tolist(),
+        "x": xyz[:, 0].tolist(),
+        "y": xyz[:, 1].tolist(),
+        "sprite_columns": SPRITE_COLUMNS,
+        "n_test": m.n_test,
+        "sprite_block": SPRITE_BLOCK,
+    }
+    if dim == 3:
+        data["z"] = xyz[:, 2].tolist()
+    return json.dumps(data, separators=(",", ":"))
+
+
+def map_json(
+    name: str, proj: str, dim: int, colour: str, overlay: dict | None = None, digits: str = "test"
+) -> str:
+    """The full value of the scatter: cached points plus this answer's overlay and the sprite URLs."""
+    points = _points_json(name, proj, dim, colour, digits)
+    extra = json.dumps(
+        {"overlay": overlay or {}, "sprites": [file_url(p) for p in sprite_paths(digits)]},
+        separators=(",", ":"),
+    )
+    return points[:-1] + "," + extra[1:]
+
+
+def _xyz(coords: torch.Tensor, i: int | None = None, pos: torch.Tensor | None = None) -> dict:
+    p = coords[i] if pos is None else pos
+    return {k: round(float(v), 3) for k, v in zip("xyz", p)}
+
+
+def neighbour_overlay(coords: torch.Tensor, idx) -> list[dict]:
+    return [{"index": int(j), **_xyz(coords, int(j))} for j in idx]
+
+
+def point_overlay(coords: torch.Tensor, i: int, idx) -> dict:
+    """A selected map point and its neighbours (indices idx), marked."""
+    return {"point": {"index": i, **_xyz(coords, i)}, "neighbours": neighbour_overlay(coords, idx)}
+
+
+def drawn_overlay(coords: torch.Tensor, pos: torch.Tensor, idx) -> dict:
+    """A drawn digit placed at pos, and its neighbours (indices idx), marked."""
+    return {"drawn": _xyz(coords, pos=pos), "neighbours": neighbour_overlay(coords, idx)}
+
+
+def quality_text(name: str, digits: str = "test") -> str:
+    m = load_map(name, digits)
+    q = m.quality
+    rows = ["| map | trustworthiness (k=15) | kNN-5 accuracy in the map |", "|---|---|---|"]
+    for p, d in projections_of(m):
+        s = q[f"{p}_{d}d"]
+        rows.append(f"| {proj_label(p)} {d}-d | {s['trustworthiness']:.4f} | {s['knn5']:.2f} % |")
+    warn = m.stale
+    over = (
+        ""
+        if m.split == "test"
+        else (
+            f" Over all {len(m.labels):,} digits; trustworthiness averaged over the {m.n_test:,} test "
+            f"digits, points {m.n_test} and up are training digits (the set the models learned from)."
+        )
+    )
+    return (
+        f"**{name}**: {m.latents.shape[1]}-d latent, kNN-5 accuracy in the latent itself "
+        f"**{q['latent_knn5']:.2f} %**; predictions from {q['pred_source']} ({q['pred_accuracy']:.2f} % "
+        f"correct).{over} Made by `{m.header['command']}`.\n\n"
+        + "\n".join(rows)
+        + (f"\n\n⚠️ {warn}" if warn else "")
+    )
+
+
+# ---- share links -------------------------------------------------------------------------------
+
+
+def share_query(name, proj, dim, colour, point, digits="test") -> str:
+    """The query string that reopens this view (the tab, model, projection, dimension, colouring,
+    selected point and, for the map of all digits, the digit set)."""
+    q = {"tab": "explorer", "model": name, "proj": proj, "dim": int(dim), "color": colour}
+    if point is not None and point >= 0:
+        q["point"] = int(point)
+    if digits == "all":
+        q["digits"] = "all"
+    return "?" + urllib.parse.urlencode(q)
+
+
+def parse_query(params) -> dict | None:
+    """A view from a page's query parameters (a mapping), or None when they name no explorer view.
+    Unknown or malformed values fall back to the defaults rather than failing the page."""
+    params = dict(params or {})
+    if params.get("tab") != "explorer" and "model" not in params:
+        return None
+    names = available() or explored()
+    view = {
+        "model": params.get("model") if params.get("model") in names else names[0],
+        "proj": params.get("proj") if params.get("proj") in dict(PROJECTIONS).values() else "umap",
+        "dim": 3 if params.get("dim") == "3" else 2,
+        "color": params.get("color") if params.get("color") in dict(COLOURS).values() else "label",
+        "point": -1,
+        "digits": "all" if params.get("digits") == "all" else "test",
+    }
+    if str(params.get("point", "")).isdigit():
+        view["point"] = int(params["point"])
+    return view
