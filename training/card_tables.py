@@ -227,15 +227,12 @@ def lines_table(paths: list[Path]) -> str:
         )
         for reading, m in scored.items():
             rows.append(
-                row(f"`{meta['model']}` ({p.name})", LINES[reading], *(f"{m[f'acc_{k}']:.2f}" for k in cells))
+                row(f"`{meta['model']}` ({p.name})", reading, *(f"{m[f'acc_{k}']:.2f}" for k in cells))
             )
             met = all(m[k] >= v for k, v in TARGETS.items())
             verdicts.append(
                 f"`{meta['model']}` {'meets' if met else 'does not meet'} them under the {reading} reading"
             )
-    return (
-        "\n".join(rows)
-        + "\n\nAgainst the write-up's clean / noisy / reconstructed figures: "
-        + "; ".join(verdicts)
-        + "."
-    )
+    legend = "; ".join(f"{k}: {v}" for k, v in LINES.items())
+    verdict = "; ".join(verdicts)
+    return "\n".join(rows) + f"\n\nLines removed: {legend}. Against the write-up's figures: {verdict}."
