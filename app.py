@@ -9,7 +9,7 @@ import os
 import gradio as gr
 import torch
 
-from explorer import denoise, inputs, latents, neurons, runtime, vae
+from explorer import denoise, familiar, inputs, latents, neurons, runtime, vae
 
 
 def ping() -> str:
@@ -77,7 +77,9 @@ def main(argv=None):
     )
     # warm up once the server is up: loading the test set, scoring the neuron models and drawing the
     # explorer's sprite sheet (a few seconds of CPU) would otherwise compete with the start-up
-    runtime.warm_up((denoise.MODEL,), then=lambda: (neurons.warm(), latents.warm(), vae.warm()))
+    runtime.warm_up(
+        (denoise.MODEL,), then=lambda: (neurons.warm(), latents.warm(), vae.warm(), familiar.warm())
+    )
     demo.block_thread()
 
 

@@ -30,6 +30,7 @@ BENCHMARKS = {  # name -> flags; the fast ones first
     "server_time": ["--calls", "20"],
     "latency": ["--calls", "30"],
     "load": ["--clients", "16", "--requests", "50"],
+    "handwriting": [],
 }
 
 

@@ -25,7 +25,7 @@ from training.checkpoint import (
 from training.data import CLASS_NAMES
 from training.distortions import DISTORTIONS, distort, translate
 
-from . import runtime
+from . import familiar, runtime
 from .figures import probs_frame, served, to_uint8
 from .inputs import choice, from_sketch, from_upload, sketchpad, whole
 from .outputs import outputs
@@ -157,6 +157,9 @@ def run(
         f"reconstructed {psnr(recon, clean):.1f} dB  \n"
         f"{network_line(network)}"
     )
+    if label is None:  # a drawing or an upload: say so when it looks like no digit the network knows
+        note = familiar.remark(image, float(p[1, pred[1]]), parse_stem(network)[1])
+        summary += f"  \n{note}" if note else ""
     return Answer(
         clean=served(to_uint8(clean)),
         noisy=served(to_uint8(noisy)),

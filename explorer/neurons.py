@@ -23,7 +23,7 @@ from training.clustering import matched_order, scores
 from training.evaluate import batched
 from training.registry import NeuronCode
 
-from . import runtime
+from . import familiar, runtime
 from .figures import mosaic, served, to_uint8
 from .inputs import choice, draw_or_upload, from_sketch, from_upload, whole
 from .outputs import outputs
@@ -188,10 +188,13 @@ def activations(name, image: torch.Tensor):
     win = int(z.argmax())
     maj, mat = a.scores["mapping_majority"][win], a.scores["mapping_matched"][win]
     frame = pd.DataFrame({"neuron": [f"n{j}" for j in range(10)], "activation": z.numpy().round(4)})
+    share = float(z.softmax(0)[win])
     text = (
-        f"Most active neuron: **n{win}** ({z[win]:.2f}), read as digit **{mat}** by the one-to-one mapping "
-        f"and **{maj}** by the majority vote."
+        f"Most active neuron: **n{win}** ({z[win]:.2f}; {share:.0%} of the softmax over the ten), read as "
+        f"digit **{mat}** by the one-to-one mapping and **{maj}** by the majority vote."
     )
+    note = familiar.remark(image)
+    text += f"  \n{note}" if note else ""
     return Activations(served(to_uint8(image, scale=6)), frame, text)
 
 
