@@ -23,7 +23,7 @@ def build_demo() -> gr.Blocks:
         gr.Markdown("# MNIST latent lab\nWhat autoencoders learn about handwritten digits.")
         with gr.Tabs() as tabs:
             with gr.Tab("Denoise & classify", id="denoise"):
-                denoise.build()
+                denoise.build(demo)
             with gr.Tab("VAE", id="vae"):
                 vae.build(demo)
             with gr.Tab("Latent explorer", id="latent_explorer"):

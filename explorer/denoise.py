@@ -263,8 +263,8 @@ def status_note() -> str:
     return f"⚠️ {problem}" if problem else ""
 
 
-def build():
-    """Lay out the tab; call inside a gr.Blocks context."""
+def build(demo: gr.Blocks):
+    """Lay out the tab; call inside the gr.Blocks context `demo`."""
     gr.Markdown(
         "A digit is translated (the **clean** image), then distorted. One network with a shared "
         "encoder classifies the distorted image and reconstructs the clean one; the reconstruction is "
@@ -355,6 +355,8 @@ def build():
     # an API client (None, out of range, a broken file) gets our message, not a bare "Error"
     raw = {"preprocess": False}
     run_test_btn.click(denoise_test_digit, [index, *params], answer, api_name="denoise_test_digit", **raw)
+    # the tab answers on load: the chosen test digit (0) through the chosen distortion
+    demo.load(denoise_test_digit, [index, *params], answer, api_name=False, **raw)
     random_btn.click(random_index, None, index, api_name="random_index").then(
         denoise_test_digit, [index, *params], answer, api_name=False, **raw
     )

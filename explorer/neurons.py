@@ -171,6 +171,13 @@ def cell(name, digit, neuron):
     return Cell(served(to_uint8(grid, scale=2)), caption)
 
 
+def biggest_cell(name) -> "ClickedCell":
+    """The cell holding the most test digits, shown on load so that the mosaic is never empty."""
+    cm = np.asarray(assignment(name).scores["confusion"])
+    digit, neuron = np.unravel_index(cm.argmax(), cm.shape)
+    return ClickedCell(*cell(name, int(digit), int(neuron)), int(digit), int(neuron))
+
+
 def cell_clicked(name, order, evt: gr.SelectData):
     """A click on the matrix: row = digit, column -> neuron (column 0 holds the digit itself)."""
     row, col = evt.index
@@ -293,9 +300,12 @@ def build(demo: gr.Blocks):
         shown,
         api_name="neurons_view",
     )
-    demo.load(view, [model, order, values], shown, api_name=False)
     shown_cell = outputs(Cell, mosaic=mosaic, caption=caption)
     clicked = outputs(ClickedCell, mosaic=mosaic, caption=caption, digit=digit, neuron=neuron)
+    # the tab answers on load: the matrix, then its biggest cell's digits
+    demo.load(view, [model, order, values], shown, api_name=False).then(
+        biggest_cell, model, clicked, api_name=False
+    )
     read = outputs(Activations, seen=seen, bars=bars, winner=winner)
     show_btn.click(cell, [model, digit, neuron], shown_cell, api_name="neurons_cell")
     matrix.select(cell_clicked, [model, order], clicked, api_name=False)

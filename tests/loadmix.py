@@ -42,6 +42,10 @@ def mixed_requests(folder: Path) -> list[tuple[str, tuple, str]]:
     out.append(("neurons-drawing", ("cluster_ae", drawing), "/neurons_drawing"))
     out.append(("explorer-point", ("autoencoder", "umap", 2, "correct", 77), "/explorer_point"))
     out.append(("explorer-drawing", ("autoencoder", "umap", 2, "label", drawing), "/explorer_drawing"))
+    from explorer.latents import suspects
+
+    if suspects.has_scores():  # the data-quality lens (python -m training quality)
+        out.append(("explorer-suspects", ("test",), "/explorer_suspects"))
     return out
 
 
@@ -65,6 +69,8 @@ class AnswerKey:
             return str(result[1]), result[2]
         if name == "explorer-point":  # map, digit, reconstruction, text, neighbours, code, link
             return result[0], result[3], result[5], result[6], tuple(g["caption"] for g in result[4])
+        if name == "explorer-suspects":  # gallery, text, ranking CSV
+            return tuple(g["caption"] for g in result[0]), result[1], Path(result[2]).read_text()
         if name == "explorer-drawing":  # map with the placed digit, the digit as seen, text, neighbours
             return result[0], result[2], tuple(g["caption"] for g in result[3])
         digest = [hashlib.sha256(np.asarray(Image.open(p)).tobytes()).hexdigest() for p in result[:3]]

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from explorer import latents, runtime
+from explorer.latents import suspects
 from training.projection import neighbours
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -66,6 +67,16 @@ def test_every_tab_opens(page, shots):
         page.get_by_role("button", name=control, exact=True).first.wait_for(state="visible")
     page.get_by_role("tab", name="Denoise & classify").click()
     assert page.get_by_role("button", name="Random digit").is_visible()
+
+
+def test_every_tab_answers_on_load(page):
+    """No empty output on first load: the Denoise tab's digit, the neurons tab's biggest cell and
+    the explorer's inspector are there before any click."""
+    wait_for_images(page)  # test digit 0 through the default distortion
+    assert "True label" in page.locator("#denoise-summary").inner_text()
+    page.wait_for_selector("#neurons-mosaic img", state="attached")  # a hidden tab keeps its DOM
+    page.wait_for_selector("#explorer-digit img", state="attached")
+    assert "Test digit #0" in page.locator("#explorer-info").text_content()
 
 
 def test_test_digit_runs(page, shots):
@@ -202,7 +213,7 @@ def test_neurons_tab_matrix_and_cell_click(page, shots):
         "e => [getComputedStyle(e).color, getComputedStyle(e).backgroundColor]"
     )
     assert text == "rgb(255, 255, 255)" and box == "rgba(0, 0, 0, 0)", (text, box)
-    page.wait_for_selector("#neurons-mosaic img")
+    page.wait_for_selector("#neurons-mosaic img", state="attached")  # a hidden tab keeps its DOM
     page.screenshot(path=str(shots / "neurons.png"), full_page=True)
 
 
@@ -329,3 +340,22 @@ def test_vae_manifold_click_decodes_the_point(page, shots, server_url):
     page.mouse.click(box["x"] + 0.75 * box["width"], box["y"] + 0.25 * box["height"])
     page.get_by_text("z = (1.50, 1.50)").wait_for(state="visible")
     page.screenshot(path=str(shots / "vae.png"), full_page=True)
+
+
+@pytest.mark.skipif(not suspects.has_scores(), reason="no quality scores (python -m training quality)")
+def test_explorer_colours_by_suspicion_and_opens_a_suspect(page, shots, server_url):
+    """Colouring by suspicion draws a colour bar; the ranked suspects open in the inspector."""
+    page.goto(f"{server_url}?tab=explorer&model=autoencoder&proj=umap&dim=2&color=suspicion")
+    page.wait_for_function(
+        "() => document.querySelector('#latent-map .js-plotly-plot')?._lmData?.colour === 'suspicion'"
+    )
+    page.wait_for_selector("#latent-map .colorbar")  # the continuous scale's bar
+    page.get_by_role("button", name="Rank them").click()
+    first = page.locator("#explorer-suspects .thumbnail-item").first
+    first.wait_for()
+    top = int(suspects.ranking("test")[0][0])
+    page.locator("#explorer-suspects").scroll_into_view_if_needed()
+    page.screenshot(path=str(shots / "explorer-suspects.png"), full_page=False)
+    first.click()
+    page.get_by_text(f"Test digit #{top}").wait_for(state="visible")
+    page.get_by_text("rank 1 of 10,000 test digits").wait_for(state="visible")

@@ -7,6 +7,7 @@
     python -m training denoiser --smoke --out /tmp/x.safetensors   # a few batches, for tests
     torchrun --standalone --nproc_per_node 2 -m training vae2d     # data-parallel (gloo / nccl)
     python -m training export [names]                  # the explorer's maps (training/export.py)
+    python -m training quality                         # strange and mislabelled digits (training/quality.py)
 
 The models and their default recipes are those registered in training/models/ (listed below).
 """
@@ -82,6 +83,10 @@ def main(argv=None):
         from . import export
 
         return export.main(argv[1:])
+    if argv[:1] == ["quality"]:  # not a model: scores every digit for strangeness and label errors
+        from . import quality
+
+        return quality.main(argv[1:])
     p = parser()
     args = p.parse_args(argv)
     spec = registry.get(args.model)

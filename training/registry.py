@@ -48,6 +48,12 @@ class CodeClassifier(Protocol):
 
 
 @runtime_checkable
+class Variational(Protocol):
+    def posterior(self, x: torch.Tensor):
+        """Images -> q(z|x) (mean and log-variance): a model with a likelihood bound."""
+
+
+@runtime_checkable
 class NeuronCode(Protocol):
     def neurons(self, x: torch.Tensor) -> torch.Tensor:
         """Images -> the bottleneck's neuron activations (B, n); the argmax is the unsupervised class."""

@@ -21,6 +21,7 @@ from training.registry import Decoder
 from .. import runtime
 from ..figures import mosaic, served, to_uint8
 from ..inputs import from_sketch, from_upload, whole
+from . import suspects
 from .maps import Map, available, check_view, digit_images, has_all, load_map, point_name, usable
 from .scatter import (
     _points_json,
@@ -35,7 +36,7 @@ from .sprites import latent_map_js, plotly_js, sprite_paths
 
 N_NEIGHBOURS = 8  # shown for a clicked point and for a drawn digit
 MAX_SELECTION = 70_000
-DEFAULT_VIEW = {"proj": "umap", "dim": 2, "color": "label", "point": -1, "digits": "test"}
+DEFAULT_VIEW = {"proj": "umap", "dim": 2, "color": "label", "point": 0, "digits": "test"}
 
 
 class View(NamedTuple):
@@ -177,6 +178,8 @@ def point_view(name, proj, dim, colour, index, digits="test"):
         f"({'correct' if m.pred[i] == m.labels[i] else 'wrong'}; by {m.quality['pred_source']}).\n\n"
         f"Latent ({len(z)}-d): `{latent_text(z)}`"
     )
+    scores = suspects.card(i)
+    info += f"\n\n{scores}" if scores else ""
     return PointView(
         map_json(name, proj, dim, colour, point_overlay(coords, i, idx), digits=m.split),
         served(to_uint8(x[0], scale=8)),
@@ -356,7 +359,9 @@ def restore(request: gr.Request) -> Restored | None:
         m = load_map(shown["model"], digits)
     except gr.Error:
         return None
-    proj, dim, colour, point = usable(m, shown["proj"], shown["dim"], shown["color"], shown["point"])
+    # the inspector is never empty on load: the link's point, else the first digit
+    asked = shown["point"] if shown["point"] >= 0 else DEFAULT_VIEW["point"]
+    proj, dim, colour, point = usable(m, shown["proj"], shown["dim"], shown["color"], asked)
     controls = (shown["model"], proj, dim, colour, point, digits)
     if point >= 0:
         at = point_view(shown["model"], proj, dim, colour, point, digits)

@@ -27,10 +27,14 @@ from .handlers import (
 )
 from .maps import COLOURS, DIGITS, PROJECTIONS, available
 from .sprites import file_url, served_scripts, sprite_dir
+from .suspects import SETS, Suspects, suspect_point, suspects
 
 GALLERY_KEY = "(#index · digit · distance)"
 # a thumbnail's caption may use its whole width (Gradio stops it at 80 %, which cut "#6224 · 1 · 0.35")
-CSS = "#explorer-neighbours .caption-label, #explorer-placed .caption-label { max-width: calc(100% - 4px); }"
+CSS = (
+    "#explorer-neighbours .caption-label, #explorer-placed .caption-label, #explorer-suspects .caption-label "
+    "{ max-width: calc(100% - 4px); }"
+)
 
 COPY_JS = """(link) => {
   const url = link.startsWith('?') ? window.location.origin + window.location.pathname + link : link;
@@ -71,7 +75,8 @@ def build(demo: gr.Blocks, tabs: gr.Tabs):
         model = gr.Dropdown(names, value=names[0] if names else None, label="Model", scale=2)
         proj = gr.Radio(PROJECTIONS, value="umap", label="Projection", scale=3)
         dim = gr.Radio([("2-d", 2), ("3-d", 3)], value=2, label="Map", scale=1)
-        colour = gr.Radio(COLOURS, value="label", label="Colour by", scale=3)
+        # a dropdown: nine colourings (four by class, five scores) would fill a phone screen as radios
+        colour = gr.Dropdown(COLOURS, value="label", label="Colour by", scale=3)
         digits = gr.Radio(DIGITS, value="test", label="Digits", scale=2)
     with gr.Row():
         with gr.Column(scale=3):
@@ -95,7 +100,7 @@ def build(demo: gr.Blocks, tabs: gr.Tabs):
                     maximum=MAX_SELECTION - 1,
                 )
                 show_btn = gr.Button("Show point", scale=0)
-            info = gr.Markdown()
+            info = gr.Markdown(elem_id="explorer-info")
             with gr.Row():
                 original = gr.Image(
                     label="Digit", interactive=False, format="png", height=180, elem_id="explorer-digit"
@@ -137,6 +142,25 @@ def build(demo: gr.Blocks, tabs: gr.Tabs):
                 elem_id="explorer-placed",
             )
     with gr.Row():
+        with gr.Column():
+            gr.Markdown(
+                "**Likeliest mislabelled digits**: every digit scored by the models' agreement with its "
+                "label (`python -m training quality`); colour the map by a score above, or rank a set here "
+                "and click a digit to inspect it."
+            )
+            with gr.Row():
+                suspect_set = gr.Radio(SETS, value="test", label="Rank", scale=3)
+                suspects_btn = gr.Button("Rank them", scale=1)
+            suspect_text = gr.Markdown()
+            suspect_gallery = gr.Gallery(
+                label="Suspects (#index given→suggested suspicion)",
+                columns=8,
+                height=340,
+                format="png",
+                elem_id="explorer-suspects",
+            )
+            suspect_csv = gr.File(label="The whole ranking as CSV")
+    with gr.Row():
         link = gr.Textbox(label="Link to this view", interactive=False, scale=4, elem_id="explorer-link")
         copy_btn = gr.Button("Copy link", scale=1)
         html_btn = gr.Button("Export HTML", scale=1)
@@ -151,6 +175,7 @@ def build(demo: gr.Blocks, tabs: gr.Tabs):
     switched_out = outputs(Switched, proj=proj, dim=dim, colour=colour, digits=digits, **shown)
     selection_out = outputs(Selection, grid=sel_grid, text=sel_text, csv=sel_csv)
     placed_out = outputs(Placed, scatter=scatter, seen=seen, text=placed_text, gallery=placed_gallery)
+    suspects_out = outputs(Suspects, gallery=suspect_gallery, text=suspect_text, csv=suspect_csv)
 
     def opened(request: gr.Request):
         """On page load: the view a shared link names, or the default view."""
@@ -203,6 +228,10 @@ def build(demo: gr.Blocks, tabs: gr.Tabs):
     decode_btn.click(decode_code, [model, code], decoded, api_name="explorer_decode")
     copy_btn.click(None, link, link, js=COPY_JS, api_name=False)
     html_btn.click(export_html, [*controls, digits], html_file, api_name="explorer_export")
+    suspects_btn.click(suspects, suspect_set, suspects_out, api_name="explorer_suspects")
+    suspect_gallery.select(suspect_point, suspect_set, [point, digits], api_name=False).then(
+        model_switched, [*controls, point, digits], switched_out, api_name=False
+    ).then(point_view, [*controls, point, digits], point_out, api_name=False)
     demo.load(
         opened,
         None,

@@ -22,6 +22,15 @@ COLOURS = [
     ("Correct / wrong", "correct"),
     ("Most active neuron", "neuron"),
 ]
+# (label, key): continuous colourings from the data-quality scores (checkpoints/quality.safetensors)
+SCORES = [
+    ("Suspicion: likely mislabelled", "suspicion"),
+    ("Classifier's probability of the label", "p_given"),
+    ("Model disagreement", "disagreement"),
+    ("VAE -log p(x): unlikely digits", "vae_nll"),
+    ("Reconstruction error", "ae_mse"),
+]
+COLOURS += SCORES
 DIGITS = [("10,000 test digits", "test"), ("All 70,000 (test, then train)", "all")]
 # the order in which the Model picker lists the explored models: those only this tab shows first,
 # then those of the other tabs, tab by tab in the app's order
@@ -159,6 +168,10 @@ def check_view(name, proj, dim, colour, digits="test") -> tuple[Map, str, int, s
         raise gr.Error(
             f"{name}'s latent units are not digit neurons; colour it by digit, prediction or correctness."
         )
+    if colour in dict(SCORES).values():
+        from .suspects import values
+
+        values(m, colour)  # a gr.Error naming the command when the scores are missing or stale
     return m, proj, dim, colour
 
 

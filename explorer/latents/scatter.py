@@ -8,7 +8,7 @@ from functools import lru_cache
 
 import torch
 
-from .maps import COLOURS, PROJECTIONS, Map, available, explored, load_map, proj_label, projections_of
+from .maps import COLOURS, PROJECTIONS, SCORES, Map, available, explored, load_map, proj_label, projections_of
 from .sprites import SPRITE_BLOCK, SPRITE_COLUMNS, file_url, sprite_paths
 
 
@@ -27,7 +27,13 @@ def _points_json(name: str, proj: str, dim: int, colour: str, digits: str = "tes
     """The points of one view as JSON (cached: switching back and forth costs nothing)."""
     m = load_map(name, digits)
     xyz = m.coords[f"{proj}_{dim}d"].double().numpy().round(3)  # float64, so that 1.651 prints as 1.651
-    cats, legend, legend_title = categories(m, colour)
+    scale = dict((k, label) for label, k in SCORES).get(colour)
+    if scale:  # a continuous score: one trace, its colour bar titled by the score
+        from .suspects import values
+
+        cats, legend, legend_title = torch.zeros(len(xyz), dtype=torch.long), [], scale
+    else:
+        cats, legend, legend_title = categories(m, colour)
     what = (
         "test digits"
         if m.split == "test"
@@ -55,6 +61,8 @@ def _points_json(name: str, proj: str, dim: int, colour: str, digits: str = "tes
     }
     if dim == 3:
         data["z"] = xyz[:, 2].tolist()
+    if scale:
+        data["v"] = values(m, colour).double().numpy().round(4).tolist()
     return json.dumps(data, separators=(",", ":"))
 
 

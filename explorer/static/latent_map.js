@@ -29,7 +29,8 @@
     d.style.backgroundImage = "url(" + data.sprites[sheet] + ")";
     d.style.backgroundSize = (cols * s) + "px auto";
     d.style.backgroundPosition = (-(j % cols) * s) + "px " + (-Math.floor(j / cols) * s) + "px";
-    tip.querySelector(".lm-text").textContent = (train ? "train #" + k : "#" + i) + "  digit " + data.label[i] + "  pred " + data.pred[i];
+    tip.querySelector(".lm-text").textContent = (train ? "train #" + k : "#" + i) + "  digit " + data.label[i] + "  pred " + data.pred[i] +
+      (data.v ? "  score " + data.v[i].toFixed(3) : "");
     const [x, y] = el._lmMouse || [0, 0];
     tip.style.left = (x + 14) + "px";
     tip.style.top = (y + 14) + "px";
@@ -38,6 +39,18 @@
 
   function traces(data) {
     const three = data.dim === 3, colours = data.legend.length === 2 ? TWO : PALETTE, out = [];
+    if (data.v) { // a continuous score: every point in one trace, coloured on a scale with its bar
+      // the highest scores are drawn last, on top: the few suspects are not buried under the many
+      const all = data.x.map((_, i) => i).sort((a, b) => data.v[a] - data.v[b]), t = {
+        type: three ? "scatter3d" : "scattergl", mode: "markers", name: data.legend_title, customdata: all,
+        x: all.map(i => data.x[i]), y: all.map(i => data.y[i]), hoverinfo: "none", showlegend: false,
+        marker: {size: three ? 2 : (data.x.length > 20000 ? 2.5 : 4), color: all.map(i => data.v[i]), colorscale: "Viridis",
+          showscale: true, colorbar: {title: {text: data.legend_title, side: "right"}, thickness: 12},
+          opacity: data.x.length > 20000 ? 0.6 : 0.8},
+      };
+      if (three) t.z = all.map(i => data.z[i]);
+      out.push(t);
+    }
     data.legend.forEach((name, k) => {
       const idx = [];
       for (let i = 0; i < data.c.length; i++) if (data.c[i] === k) idx.push(i);
@@ -72,7 +85,9 @@
       title: {text: data.title, font: {size: 14}, x: 0.01, xanchor: "left"}, margin: {l: 10, r: 10, t: 56, b: 10},
       hovermode: "closest",
       uirevision: data.model + "/" + data.proj + "/" + data.dim + "/" + data.digits, // keeps zoom and rotation across overlays
-      legend: {itemsizing: "constant", title: {text: data.legend_title}}, dragmode: three ? "orbit" : "lasso",
+      // a colour bar takes the right edge, so the overlay's legend (point, neighbours) goes below
+      legend: data.v ? {orientation: "h", y: 0, yanchor: "top"} : {itemsizing: "constant", title: {text: data.legend_title}},
+      dragmode: three ? "orbit" : "lasso",
       paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)",
     };
     if (three) layout.scene = {xaxis: axis, yaxis: axis, zaxis: axis};
