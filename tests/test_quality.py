@@ -56,3 +56,11 @@ def test_the_command_writes_every_score_with_its_provenance(tmp_path):
     assert suspicion.shape == (300,) and suspicion.dtype == torch.float32
     assert header["n_test"] == "150" and "suspicion" in header["formula"]
     assert header["command"] == "python -m training quality --limit 150 --k 5 --out " + str(out)
+
+
+def test_the_scores_file_is_not_taken_for_a_model_checkpoint(tmp_path):
+    from training.checkpoint import checkpoint_files
+
+    for name in ("quality.safetensors", "vae.safetensors", "vae.map.safetensors", "vae.state.safetensors"):
+        (tmp_path / name).write_bytes(b"")
+    assert [p.name for p in checkpoint_files(tmp_path)] == ["vae.safetensors"]

@@ -113,12 +113,13 @@ def rewrite_metrics(path: str | Path, metrics: dict, command: str, field: str = 
 
 def checkpoint_files(folder: str | Path) -> list[Path]:
     """The model checkpoints in a folder, sorted by name: not the training-state files
-    (<name>.state.safetensors) nor the explorer's maps (<name>.map.safetensors, <name>.map-all.safetensors)
-    beside them."""
+    (<name>.state.safetensors), the explorer's maps (<name>.map.safetensors, <name>.map-all.safetensors)
+    beside them, nor the data-quality scores (quality.safetensors, training/quality.py)."""
     return sorted(
         p
         for p in Path(folder).glob("*.safetensors")
         if not p.name.endswith((".state.safetensors", ".map.safetensors", ".map-all.safetensors"))
+        and p.name != "quality.safetensors"
     )
 
 
