@@ -71,6 +71,23 @@ def main():
                 ("autoencoder", "umap", 2, "label"),
             ),
         ]
+    if "autoencoder" in names and latents.suspects.has_scores():  # the data-quality lens
+        cases += [
+            (
+                "autoencoder: colour by suspicion",
+                "explorer",
+                uncached_view,
+                ("autoencoder", "umap", 2, "suspicion"),
+            ),
+            (
+                "autoencoder (70k): colour by suspicion",
+                "explorer",
+                uncached_view,
+                ("autoencoder", "umap", 2, "suspicion", "all"),
+            ),
+            ("rank the 100 test suspects", "explorer", latents.suspects.suspects, ("test",)),
+            ("rank the 100 training suspects", "explorer", latents.suspects.suspects, ("train",)),
+        ]
     for name in [n for n in names if latents.has_all(n)]:  # the maps of all 70,000 digits
         proj = "umap"
         cases += [

@@ -372,10 +372,13 @@ def restore(request: gr.Request) -> Restored | None:
 
 
 def warm() -> None:
-    """Load the maps and make the sprite sheets (for the app's warm-up thread)."""
+    """Load the maps, make the sprite sheets and the suspects' rankings (for the app's warm-up thread)."""
     for name in available():
         try:
             _points_json(name, "umap", 2, "label")
         except gr.Error:
             pass
     sprite_paths("all" if any(has_all(n) for n in available()) else "test")
+    if suspects.has_scores():
+        for which in ("test", "train"):
+            suspects.suspects(which)

@@ -92,6 +92,26 @@ class Suspects(NamedTuple):
     csv: str  # the whole set's ranking
 
 
+@cache
+def ranking_csv(which: str, created: str) -> Path:
+    """The whole ranking of a set as a CSV file, written once per quality file (`created`): 60,000
+    rows take about a second, the answer must not."""
+    t, header = scores()
+    order, n_test = ranking(which)
+    labels = torch.cat([runtime.test_set().labels[:n_test], runtime.train_set().labels])
+    out = Path(tempfile.mkdtemp(prefix="suspects-")) / f"mnist-{which}-suspects.csv"
+    keys = [k for _, k in SCORES if k in t]
+    columns = [t[k][order].double().numpy().round(5) for k in keys]  # (len(order),) each
+    suggested, given = t["suggested"][order].tolist(), labels[order].tolist()
+    with out.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["rank", "point", "set", "set_index", "label", "suggested", *keys])
+        for rank, i in enumerate(order.tolist()):
+            where = ["test", i] if i < n_test else ["train", i - n_test]
+            w.writerow([rank + 1, i, *where, given[rank], suggested[rank], *(c[rank] for c in columns)])
+    return out
+
+
 def suspects(which: str = "test") -> Suspects:
     """The N_SUSPECTS likeliest mislabelled digits of a set: a gallery (image, '#index · given →
     suggested · suspicion'), a line of text, and the whole set's ranking as a CSV file."""
@@ -115,23 +135,7 @@ def suspects(which: str = "test") -> Suspects:
         )
         for i in order[:N_SUSPECTS].tolist()
     ]
-    out = Path(tempfile.mkdtemp(prefix="suspects-")) / f"mnist-{which}-suspects.csv"
-    keys = [k for _, k in SCORES if k in t]
-    with out.open("w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["rank", "point", "set", "set_index", "label", "suggested", *keys])
-        for rank, i in enumerate(order.tolist(), 1):
-            where = ["test", i] if i < n_test else ["train", i - n_test]
-            w.writerow(
-                [
-                    rank,
-                    i,
-                    *where,
-                    int(labels[i]),
-                    int(t["suggested"][i]),
-                    *(round(float(t[k][i]), 5) for k in keys),
-                ]
-            )
+    out = ranking_csv(which, header["created"])
     above = int((t["suspicion"][order] > 0).sum())
     text = (
         f"The {N_SUSPECTS} likeliest mislabelled of the {len(order):,} {which} digits (`#index given→"
