@@ -9,9 +9,9 @@ picture always gets the same figure), compared with the same figure on the 10,00
 from functools import cache
 
 import torch
-import torch.nn.functional as F
 
 from training import registry
+from training.vae_objective import elbo_terms
 
 from . import runtime
 
@@ -29,11 +29,9 @@ def _vae() -> str | None:
 def neg_elbo(model, x: torch.Tensor) -> torch.Tensor:
     """-ELBO (B,) in nats of images (B, 1, 28, 28) in [0, 1], the grey values taken as pixel
     probabilities, the latent at the posterior mean (deterministic)."""
-    mu, logvar = model.posterior(x)
-    logits = model.decode_logits(mu)
-    recon = F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(1)
-    kl = 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).sum(1)
-    return recon + kl
+    eps = torch.zeros(len(x), model.config.latent_dim, device=x.device)  # z = mu + sigma * 0
+    recon_nll, kl = elbo_terms(x, model(x, eps=eps))
+    return recon_nll + kl
 
 
 @cache

@@ -71,7 +71,8 @@ def models() -> dict[str, list[str]]:
         elif issubclass(m, Decoder) and not issubclass(m, NeuronCode):
             roles["autoencoder"].append(spec.name)
     widest = sorted(
-        roles["vae"], key=lambda n: -load_checkpoint(checkpoint.checkpoint_path(n)).config.latent_dim
+        roles["vae"],
+        key=lambda n: -json.loads(read_metadata(checkpoint.checkpoint_path(n))["config"])["latent_dim"],
     )
     roles["vae"], roles["autoencoder"] = widest[:1], roles["autoencoder"][:1]
     return roles
@@ -96,28 +97,35 @@ def margin(p: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.T
 def score(images: torch.Tensor, labels: torch.Tensor, roles: dict, *, k_iwae: int = 100, log=print) -> dict:
     """Every score of digits `images` (N, 28, 28) uint8 with `labels` (N,); tensors keyed by name."""
     out, heads, shares, answers = {}, [], [], []
+    loaded = {}  # a model with several roles (the denoiser: a head and a latent space) is read once
+
+    def load(name: str):
+        if name not in loaded:
+            loaded[name] = load_checkpoint(checkpoint.checkpoint_path(name))
+        return loaded[name]
+
     for name in roles["heads"]:
-        model = load_checkpoint(checkpoint.checkpoint_path(name))
+        model = load(name)
         heads.append(batched(model.classify, images, "cpu").softmax(1).double())
         answers.append(heads[-1].argmax(1))
     if heads:
         out["p_given"] = torch.stack(heads).mean(0).gather(1, labels[:, None])[:, 0]
     for name in roles["latents"]:
         t0 = time.time()
-        model = load_checkpoint(checkpoint.checkpoint_path(name))
+        model = load(name)
         shares.append(neighbour_shares(batched(model.encode, images, "cpu").float(), labels))
         out[f"knn_other_{name}"] = 1 - shares[-1].gather(1, labels[:, None])[:, 0]
         answers.append(shares[-1].argmax(1))
         log(f"  {name}: neighbours in {time.time() - t0:.0f} s")
     for name in roles["vae"]:
-        model = load_checkpoint(checkpoint.checkpoint_path(name))
+        model = load(name)
         x = binarize(to_float(images), torch.Generator().manual_seed(SEED))
         gen = torch.Generator().manual_seed(SEED)
         out["vae_nll"] = torch.cat(
             [iwae_nll(model, x[i : i + 500], k_iwae, gen) for i in range(0, len(x), 500)]
         )
     for name in roles["autoencoder"]:
-        model = load_checkpoint(checkpoint.checkpoint_path(name))
+        model = load(name)
         recon = batched(lambda x: model.decode(model.encode(x)), images, "cpu")
         out["ae_mse"] = (recon - to_float(images)).pow(2).flatten(1).mean(1)
     ensemble = [torch.stack(votes).mean(0) for votes in (heads, shares) if votes]

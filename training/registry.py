@@ -14,6 +14,7 @@ import json
 import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any, Protocol, runtime_checkable
 
 import torch
@@ -103,7 +104,10 @@ def unregister(name: str) -> None:
     _SPECS.pop(name, None)
 
 
+@cache
 def _model_modules() -> list[str]:
+    """The modules of training/models/, by file name (listed once: the tabs ask for the specs on
+    every request)."""
     from . import models
 
     return [f"{models.__name__}.{info.name}" for info in pkgutil.iter_modules(models.__path__)]
