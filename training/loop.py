@@ -153,6 +153,18 @@ class Recipe:
         """The recipe as the header records it (and as a resumed run must match)."""
         return dataclasses.asdict(self)
 
+    @classmethod
+    def defaults(cls) -> dict:
+        """Fields with a default value: a state file written before such a field existed still
+        resumes, read as having had the default."""
+        out = {}
+        for f in dataclasses.fields(cls):
+            if f.default is not dataclasses.MISSING:
+                out[f.name] = f.default
+            elif f.default_factory is not dataclasses.MISSING:
+                out[f.name] = f.default_factory()
+        return out
+
     def build(self, spec: ModelSpec, config: dict | None, device: torch.device) -> tuple[nn.Module, dict]:
         """The model to train and the summary of the run it starts from (`init`; {} for none)."""
         model = spec.build(config)
@@ -228,6 +240,7 @@ def train(
         gen,
         command=command,
         recipe=r.header(),
+        defaults=r.defaults(),
         parent=parent,
     )
     info = run.info

@@ -45,18 +45,22 @@ def start_or_resume(
     *,
     command: str,
     recipe: dict,
+    defaults: dict | None = None,
     parent: dict | None = None,
 ) -> dict:
     """Fresh progress, or the progress saved in state_path (which then also restores model,
     optimizer and generator) when that file exists and was written with the same recipe.
     `parent`, the summary of the run this one starts from, goes into fresh progress; resumed
-    progress already holds it."""
+    progress already holds it. Recipe fields missing from an older state file count as their
+    `defaults`, so adding a field to a recipe keeps earlier state files resumable."""
     if state_path is not None and state_path.exists():
         info = load_state(state_path, model, opt, gen)
-        if info["recipe"] != recipe:
+        saved = {**{k: v for k, v in (defaults or {}).items() if k in recipe}, **info["recipe"]}
+        if saved != recipe:
             raise SystemExit(
                 f"{state_path} was written with another recipe; start without --resume or pass the same flags"
             )
+        info["recipe"] = recipe
         print(f"resumed from {state_path} at epoch {info['epoch']} (step {info['step']})")
         # the header keeps the first command and commit; each resume is recorded beside them
         info.setdefault("resumes", []).append(

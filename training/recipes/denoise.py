@@ -8,12 +8,13 @@ the protocol classify reconstructions too, and the decoder is not bent towards t
 """
 
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 
+from ..augment import augment
 from ..data import to_float
 from ..distortions import distort_mixed, translate
 from ..evaluate import evaluate_denoiser
@@ -37,6 +38,9 @@ class DenoiseRecipe(Recipe):
     label_smoothing: float = 0.0
     # weight of cross-entropy on the (detached) reconstructions: the head learns to read them
     recon_ce: float = 0.0
+    # share of training images each augmentation of training/augment.py is applied to, e.g.
+    # {"thickness": 0.2, "blur": 0.1}: handwriting that is not MNIST's pen, scanner or slant
+    augment: dict[str, float] = field(default_factory=dict)
     init: str | None = None  # checkpoint whose tensors of matching name and shape start the run
     seed: int = 0
     val_size: int = 5000
@@ -58,7 +62,10 @@ class DenoiseRecipe(Recipe):
         images, labels = run.state["images"], run.state["labels"]
         step = run.info["step"]
         img_idx, kinds = idx % len(images), idx // len(images)
-        clean = translate(to_float(images[img_idx]), run.gen)
+        digits = to_float(images[img_idx])
+        if self.augment:
+            digits = augment(digits, self.augment, run.gen)
+        clean = translate(digits, run.gen)
         noisy = distort_mixed(clean, kinds, tuple(self.mix), run.gen)
         # every process drew the same global batch; each trains on its own shard of it
         clean, noisy, y = (run.dist.shard(t) for t in (clean, noisy, labels[img_idx]))
