@@ -44,7 +44,7 @@ LAUNCH = {  # also used by the tests' server
     "max_file_size": "10mb",
     "show_error": True,
     # Gradio 6 takes a page's CSS and script at launch
-    "css": "\n".join([denoise.CSS, neurons.CSS, latents.CSS]),
+    "css": "\n".join([inputs.CSS, denoise.CSS, neurons.CSS, latents.CSS]),
     "js": inputs.PICK_BRUSH_JS,
 }
 

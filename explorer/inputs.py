@@ -1,5 +1,7 @@
 """Drawn and uploaded digits as they reach a handler (raw Gradio values) -> MNIST tensors."""
 
+import functools
+import io
 import math
 
 import gradio as gr
@@ -25,10 +27,30 @@ def _to_mnist(image, dataset: str = "mnist") -> torch.Tensor:
         raise gr.Error(str(e)) from e
 
 
+# Every canvas sketchpad() made: a drawing can reach a handler as {"id": ...}, the key of images the
+# page sent beforehand to its canvas's own store (Gradio's accept_blobs), not as file records
+_CANVASES: list[gr.Sketchpad] = []
+
+
+def _stored(key) -> dict:
+    """The drawing a canvas's store holds under `key`, taken out of it (a key is used once, as
+    Gradio's own preprocessing does), its composite opened lazily like a cached file."""
+    for canvas in _CANVASES:
+        blobs = canvas.blob_storage.pop(key, None) if isinstance(key, str) else None
+        if blobs is not None:
+            if not blobs.composite:
+                raise gr.Error("The image is empty: draw a digit first.")
+            return {"composite": _open(io.BytesIO(blobs.composite))}
+    raise gr.Error("The drawing did not arrive: draw it again.")
+
+
 def from_sketch(sketch, dataset: str = "mnist") -> torch.Tensor:
     """A Sketchpad value from an event with preprocess=False (the composite is a file record of
-    Gradio's cache, opened here), or an already decoded one -> (1, 28, 28) in [0, 1], laid out as
-    the images of `dataset` are (explorer.preprocess.to_mnist)."""
+    Gradio's cache, or the key of a canvas's store; opened here), or an already decoded one ->
+    (1, 28, 28) in [0, 1], laid out as the images of `dataset` are (explorer.preprocess.to_mnist)."""
+    if isinstance(sketch, dict) and sketch.get("id") and not sketch.get("composite"):
+        with _stored(sketch["id"])["composite"] as image:
+            return _to_mnist({"composite": image}, dataset)
     composite = sketch.get("composite") if isinstance(sketch, dict) else None
     if isinstance(composite, dict):
         if not composite.get("path"):
@@ -70,10 +92,15 @@ def choice(value, options, what: str) -> str:
     return value
 
 
+# A canvas wider than its 280x280 drawing square (a full-width row) leaves most of it dead: a stroke
+# begun beside the square draws nothing. Capped, the square fills the canvas in every tab
+CSS = ".lab-sketch { max-width: 420px; }"
+
+
 def sketchpad(label: str = "Draw a digit", **kw) -> gr.Sketchpad:
     """The tabs' drawing canvas: a fixed black brush on a 280x280 canvas, RGBA so that an untouched
     background is told apart from ink. PICK_BRUSH_JS selects its brush."""
-    return gr.Sketchpad(
+    canvas = gr.Sketchpad(
         label=label,
         type="numpy",
         image_mode="RGBA",
@@ -82,6 +109,8 @@ def sketchpad(label: str = "Draw a digit", **kw) -> gr.Sketchpad:
         elem_classes=["lab-sketch"],
         **kw,
     )
+    _CANVASES.append(canvas)
+    return canvas
 
 
 # Gradio's Sketchpad opens with no tool chosen ("select the draw tool to start"), and its "Clear
@@ -112,13 +141,36 @@ PICK_BRUSH_JS = """
 """
 
 
-def draw_or_upload(action: str):
-    """A "Draw" and an "Upload" tab, each with a button labelled `action`:
+def live(handler, n_outputs: int):
+    """The handler of a canvas's live event (a stroke ended): the answer of `handler`, but a canvas
+    that cannot be read yet (empty, cleared, a first dot) leaves the outputs as they are instead of
+    raising the message the button would: nobody should get an error popup while still drawing."""
+    nothing = gr.skip() if n_outputs == 1 else tuple(gr.skip() for _ in range(n_outputs))
+
+    @functools.wraps(handler)
+    def on_stroke(*args):
+        try:
+            return handler(*args)
+        except gr.Error:
+            return nothing
+
+    return on_stroke
+
+
+# What a canvas's live event passes to .input(): only the last of a burst of strokes is answered
+# (a stroke made while an answer is on its way replaces the waiting one), without a progress veil
+# over the outputs, which would flicker at every stroke
+LIVE = {"trigger_mode": "always_last", "show_progress": "hidden", "api_name": False}
+
+
+def draw_or_upload(action: str, name: str):
+    """A "Draw" and an "Upload" tab, each with a button labelled `action`, the canvas's elem_id
+    `<name>-sketch`:
     (sketch, draw button, upload, upload button). gr.File, not gr.Image: the handler opens the file
     itself, so a broken or huge file gets a clear message instead of a decoder traceback."""
     with gr.Tabs():
         with gr.Tab("Draw"):
-            sketch = sketchpad()
+            sketch = sketchpad(elem_id=f"{name}-sketch")
             draw_btn = gr.Button(action, variant="primary")
         with gr.Tab("Upload"):
             upload = gr.File(label="Upload an image of a digit", file_types=["image"], type="filepath")

@@ -25,7 +25,7 @@ from training.registry import NeuronCode
 
 from . import familiar, runtime
 from .figures import mosaic, served, to_uint8
-from .inputs import choice, draw_or_upload, from_sketch, from_upload, whole
+from .inputs import LIVE, choice, draw_or_upload, from_sketch, from_upload, live, whole
 from .outputs import outputs
 
 # (display label, checkpoint name) of the models the registry shows in this tab, in its order
@@ -286,11 +286,11 @@ def build(demo: gr.Blocks):
                 height=300,
             )
         with gr.Column():
-            sketch, draw_btn, upload, upload_btn = draw_or_upload("Read the neurons")
+            sketch, draw_btn, upload, upload_btn = draw_or_upload("Read the neurons", "neurons")
             seen = gr.Image(
                 label="As the model sees it", interactive=False, format="png", height=168, width=168
             )
-            winner = gr.Markdown()
+            winner = gr.Markdown(elem_id="neurons-winner")
             bars = gr.BarPlot(x="neuron", y="activation", label="Neuron activations", height=220)
     shown = outputs(View, matrix=matrix, mapping=mapping, summary=summary)
     gr.on(
@@ -311,5 +311,7 @@ def build(demo: gr.Blocks):
     matrix.select(cell_clicked, [model, order], clicked, api_name=False)
     raw = {"preprocess": False}  # the handlers check raw values and files themselves (see denoise.py)
     draw_btn.click(neurons_drawing, [model, sketch], read, api_name="neurons_drawing", **raw)
+    # read as the pen lifts; the button stays for keyboards and the API
+    sketch.input(live(neurons_drawing, len(read)), [model, sketch], read, **LIVE, **raw)
     upload_btn.click(neurons_upload, [model, upload], read, api_name="neurons_upload", **raw)
     return {"model": model, "matrix": matrix, "summary": summary}

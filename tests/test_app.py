@@ -1,6 +1,7 @@
 """The app through gradio_client against a live server: every endpoint with good and bad input."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,7 +10,7 @@ from gradio_client.exceptions import AppError
 from PIL import Image
 from refusals import assert_refused
 
-from explorer import runtime
+from explorer import inputs, runtime
 from training import checkpoint
 
 pytestmark = pytest.mark.skipif(
@@ -93,6 +94,21 @@ def test_drawing(client, tmp_path):
         client.predict(sketch_of(img, tmp_path), "translate", 14, 0.5, 0, api_name="/denoise_drawing")
     )
     assert f"prediction on the clean image **{label}**" in summary
+
+
+def test_drawing_from_the_canvas_store(client, tmp_path):
+    """The page may send a drawing ahead to its canvas's store and then only its key: the handler
+    reads it from there, once."""
+    from gradio.components.image_editor import EditorDataBlobs
+
+    img, label = test_digit(2)
+    png = Path(sketch_of(img, tmp_path)["composite"]["path"]).read_bytes()
+    inputs._CANVASES[0].blob_storage["k1"] = EditorDataBlobs(background=None, layers=[], composite=png)
+    sent = ({"id": "k1"}, "translate", 14, 0.5, 0)
+    summary = check_result(client.predict(*sent, api_name="/denoise_drawing"))
+    assert f"prediction on the clean image **{label}**" in summary
+    with pytest.raises(AppError, match="did not arrive"):
+        client.predict(*sent, api_name="/denoise_drawing")
 
 
 def bad_files(tmp_path):

@@ -135,7 +135,9 @@ ONE = [[(0.5, 0.2), (0.5, 0.8)]]
 
 def draw(page, sketch: str, strokes) -> None:
     """Draw strokes (lists of points in fractions of the canvas) on the canvas `sketch` (a CSS selector)."""
-    box = page.locator(f"{sketch} canvas").first.bounding_box()
+    canvas = page.locator(f"{sketch} canvas").first
+    canvas.scroll_into_view_if_needed()  # the mouse reaches only what is on screen
+    box = canvas.bounding_box()
     assert box and box["width"] > 100
     x0, y0, w, h = box["x"], box["y"], box["width"], box["height"]
     for stroke in strokes:
@@ -359,3 +361,49 @@ def test_explorer_colours_by_suspicion_and_opens_a_suspect(page, shots, server_u
     first.click()
     page.get_by_text(f"Test digit #{top}").wait_for(state="visible")
     page.get_by_text("rank 1 of 10,000 test digits").wait_for(state="visible")
+
+
+# What an output shows: a Markdown block's text, or the address of an image (a new image is a new file)
+SHOWN_JS = """(sel) => {
+  const el = document.querySelector(sel);
+  const md = el && el.querySelector('[data-testid="markdown"]');
+  if (md) return md.innerText.trim();
+  const img = el && el.querySelector('img');
+  return img ? img.src : '';
+}"""
+
+
+@pytest.fixture(scope="module")
+def live_page(page):
+    """A page of its own, opened fresh: nothing drawn or pressed before."""
+    fresh = page.context.browser.new_page(viewport={"width": 1400, "height": 1000})
+    fresh.set_default_timeout(60_000)
+    fresh.goto(page.url)
+    fresh.wait_for_selector("text=MNIST latent lab")
+    yield fresh
+    fresh.close()
+
+
+def read_live(page, sketch: str, out: str, strokes) -> str:
+    """Draw stroke by stroke on `sketch`: the output `out` changes after every stroke with no click.
+    Clearing the canvas shows no error and leaves the answer. Returns the live answer."""
+    page.locator(f'{sketch} button[aria-label="Brush"].highlight').wait_for()
+    for stroke in strokes:
+        before = page.evaluate(SHOWN_JS, out)
+        draw(page, sketch, [stroke])
+        page.wait_for_function(
+            f"([sel, old]) => {{ const now = ({SHOWN_JS})(sel); return now && now !== old; }}",
+            arg=[out, before],
+        )
+    live = page.evaluate(SHOWN_JS, out)
+    page.locator(f'{sketch} button[aria-label="Clear canvas"]').click()
+    page.wait_for_timeout(1500)
+    assert page.locator(".toast-body").count() == 0, "an empty canvas raised a message"
+    assert page.evaluate(SHOWN_JS, out) == live  # an empty canvas shows nothing new
+    return live
+
+
+def test_denoise_reads_the_pen_live(live_page):
+    live_page.get_by_role("tab", name="Draw").first.click()
+    live = read_live(live_page, "#denoise-sketch", "#denoise-summary", SEVEN)
+    assert "prediction on the clean image 7" in live and "True label" not in live

@@ -3,7 +3,7 @@ and the page's scripts (the scatter's, the copy button's)."""
 
 import gradio as gr
 
-from ..inputs import draw_or_upload
+from ..inputs import LIVE, draw_or_upload, live
 from ..outputs import outputs, updates
 from .handlers import (
     MAX_SELECTION,
@@ -129,11 +129,11 @@ def build(demo: gr.Blocks, tabs: gr.Tabs):
             sel_grid = gr.Image(label="Selected digits", interactive=False, format="png", height=300)
             sel_csv = gr.File(label="Selection as CSV")
         with gr.Column():
-            sketch, draw_btn, upload, upload_btn = draw_or_upload("Place it on the map")
+            sketch, draw_btn, upload, upload_btn = draw_or_upload("Place it on the map", "explorer")
             seen = gr.Image(
                 label="As the model sees it", interactive=False, format="png", height=168, width=168
             )
-            placed_text = gr.Markdown()
+            placed_text = gr.Markdown(elem_id="explorer-placed-text")
             placed_gallery = gr.Gallery(
                 label=f"Its nearest test digits {GALLERY_KEY}",
                 columns=4,
@@ -221,6 +221,10 @@ def build(demo: gr.Blocks, tabs: gr.Tabs):
     raw = {"preprocess": False}  # the handlers check raw values and files themselves (see denoise.py)
     draw_btn.click(
         explorer_drawing, [*controls, sketch, digits], placed_out, api_name="explorer_drawing", **raw
+    )
+    # placed as the pen lifts; the button stays for keyboards and the API
+    sketch.input(
+        live(explorer_drawing, len(placed_out)), [*controls, sketch, digits], placed_out, **LIVE, **raw
     )
     upload_btn.click(
         explorer_upload, [*controls, upload, digits], placed_out, api_name="explorer_upload", **raw

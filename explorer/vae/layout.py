@@ -4,7 +4,7 @@ import gradio as gr
 import numpy as np
 
 from .. import runtime
-from ..inputs import sketchpad
+from ..inputs import LIVE, live, sketchpad
 from ..outputs import outputs, updates
 from .handlers import (
     MANIFOLD,
@@ -70,7 +70,7 @@ def build(demo: gr.Blocks):
                 random_btn = gr.Button("Random pair")
                 interp_btn = gr.Button("Interpolate", variant="primary")
             with gr.Accordion("Or start from a drawing", open=False):
-                sketch_a = sketchpad("Draw the first digit")
+                sketch_a = sketchpad("Draw the first digit", elem_id="vae-sketch-a")
                 interp_draw_btn = gr.Button("Interpolate from the drawing")
             strip = gr.Image(label="Interpolation", interactive=False, format="png", elem_id="vae-strip")
             gif = gr.File(label="Animated GIF")
@@ -113,7 +113,7 @@ def build(demo: gr.Blocks):
                 recon_index = gr.Number(value=0, label="Test digit", precision=0, minimum=0, maximum=9999)
                 recon_btn = gr.Button("Reconstruct", variant="primary")
             with gr.Accordion("Or draw one", open=False):
-                sketch_r = sketchpad()
+                sketch_r = sketchpad(elem_id="vae-sketch-r")
                 recon_draw_btn = gr.Button("Reconstruct the drawing")
             with gr.Row():
                 recon_in = gr.Image(label="Input", interactive=False, format="png", height=224)
@@ -124,7 +124,7 @@ def build(demo: gr.Blocks):
                     height=224,
                     elem_id="vae-recon",
                 )
-            recon_text = gr.Markdown()
+            recon_text = gr.Markdown(elem_id="vae-recon-text")
 
     # ---- results -> components ----
     interpolated = {"strip": strip, "gif": gif}
@@ -184,6 +184,14 @@ def build(demo: gr.Blocks):
         api_name="vae_interpolate_drawing",
         **raw,
     )
+    # both canvases answer as the pen lifts; the buttons stay for keyboards and the API
+    sketch_a.input(
+        live(vae_interpolate_drawing, len(interpolation)),
+        [model, sketch_a, index_b, method, steps],
+        interpolation,
+        **LIVE,
+        **raw,
+    )
     decoded = outputs(DecodedPoint, image=point_img, text=point_text)
     manifold_btn.click(manifold, [extent, grid], plane, api_name="vae_manifold")
     plane.select(
@@ -212,5 +220,8 @@ def build(demo: gr.Blocks):
         reconstruction,
         api_name="vae_reconstruct_drawing",
         **raw,
+    )
+    sketch_r.input(
+        live(vae_reconstruct_drawing, len(reconstruction)), [model, sketch_r], reconstruction, **LIVE, **raw
     )
     return {"model": model, "samples": samples}
