@@ -32,15 +32,15 @@ def _to_mnist(image, dataset: str = "mnist") -> torch.Tensor:
 _CANVASES: list[gr.Sketchpad] = []
 
 
-def _stored(key) -> dict:
-    """The drawing a canvas's store holds under `key`, taken out of it (a key is used once, as
-    Gradio's own preprocessing does), its composite opened lazily like a cached file."""
-    for canvas in _CANVASES:
-        blobs = canvas.blob_storage.pop(key, None) if isinstance(key, str) else None
+def _stored(key) -> Image.Image:
+    """The composite a canvas's store holds under `key`, taken out of it (a key is used once, as
+    Gradio's own preprocessing does), opened lazily like a cached file."""
+    for canvas in _CANVASES if isinstance(key, str) else ():
+        blobs = canvas.blob_storage.pop(key, None)
         if blobs is not None:
             if not blobs.composite:
                 raise gr.Error("The image is empty: draw a digit first.")
-            return {"composite": _open(io.BytesIO(blobs.composite))}
+            return _open(io.BytesIO(blobs.composite))
     raise gr.Error("The drawing did not arrive: draw it again.")
 
 
@@ -49,7 +49,7 @@ def from_sketch(sketch, dataset: str = "mnist") -> torch.Tensor:
     Gradio's cache, or the key of a canvas's store; opened here), or an already decoded one ->
     (1, 28, 28) in [0, 1], laid out as the images of `dataset` are (explorer.preprocess.to_mnist)."""
     if isinstance(sketch, dict) and sketch.get("id") and not sketch.get("composite"):
-        with _stored(sketch["id"])["composite"] as image:
+        with _stored(sketch["id"]) as image:
             return _to_mnist({"composite": image}, dataset)
     composite = sketch.get("composite") if isinstance(sketch, dict) else None
     if isinstance(composite, dict):
