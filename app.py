@@ -45,7 +45,7 @@ LAUNCH = {  # also used by the tests' server
     "show_error": True,
     # Gradio 6 takes a page's CSS and script at launch
     "css": "\n".join([inputs.CSS, denoise.CSS, neurons.CSS, latents.CSS]),
-    "js": inputs.PICK_BRUSH_JS,
+    "js": inputs.PAGE_JS,
 }
 
 

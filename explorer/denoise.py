@@ -27,7 +27,7 @@ from training.distortions import DISTORTIONS, distort, translate
 
 from . import familiar, runtime
 from .figures import probs_frame, served, to_uint8
-from .inputs import LIVE, choice, from_sketch, from_upload, live, sketchpad, whole
+from .inputs import choice, from_sketch, from_upload, on_stroke, sketchpad, whole
 from .outputs import outputs
 
 MODEL = "denoiser"  # the tab's own network; the others are offered beside it when their checkpoint is there
@@ -391,7 +391,7 @@ def build(demo: gr.Blocks):
     )
     run_draw_btn.click(denoise_drawing, [sketch, *params], answer, api_name="denoise_drawing", **raw)
     # the answer follows the pen: each finished stroke is read, the button stays for keyboards and the API
-    sketch.input(live(denoise_drawing, len(answer)), [sketch, *params], answer, **LIVE, **raw)
+    on_stroke(sketch, denoise_drawing, [sketch, *params], answer)
     upload.upload(denoise_upload, [upload, *params], answer, api_name=False, **raw)
     run_upload_btn.click(denoise_upload, [upload, *params], answer, api_name="denoise_upload", **raw)
     return {"index": index, "outputs": answer, "params": params}

@@ -27,6 +27,8 @@ def _to_mnist(image, dataset: str = "mnist") -> torch.Tensor:
         raise gr.Error(str(e)) from e
 
 
+EMPTY = "The image is empty: draw a digit first."
+
 # Every canvas sketchpad() made: a drawing can reach a handler as {"id": ...}, the key of images the
 # page sent beforehand to its canvas's own store (Gradio's accept_blobs), not as file records
 _CANVASES: list[gr.Sketchpad] = []
@@ -39,7 +41,7 @@ def _stored(key) -> Image.Image:
         blobs = canvas.blob_storage.pop(key, None)
         if blobs is not None:
             if not blobs.composite:
-                raise gr.Error("The image is empty: draw a digit first.")
+                raise gr.Error(EMPTY)
             return _open(io.BytesIO(blobs.composite))
     raise gr.Error("The drawing did not arrive: draw it again.")
 
@@ -54,7 +56,7 @@ def from_sketch(sketch, dataset: str = "mnist") -> torch.Tensor:
     composite = sketch.get("composite") if isinstance(sketch, dict) else None
     if isinstance(composite, dict):
         if not composite.get("path"):
-            raise gr.Error("The image is empty: draw a digit first.")
+            raise gr.Error(EMPTY)
         with _open(composite["path"]) as image:
             return _to_mnist({**sketch, "composite": image}, dataset)
     return _to_mnist(sketch, dataset)
@@ -94,7 +96,7 @@ def choice(value, options, what: str) -> str:
 
 # A canvas wider than its 280x280 drawing square (a full-width row) leaves most of it dead: a stroke
 # begun beside the square draws nothing. Capped, the square fills the canvas in every tab
-CSS = ".lab-sketch { max-width: 420px; }"
+CSS = ".lab-sketch { max-width: 420px; } .lab-live { display: none !important; }"
 
 
 def sketchpad(label: str = "Draw a digit", **kw) -> gr.Sketchpad:
@@ -121,7 +123,7 @@ def sketchpad(label: str = "Draw a digit", **kw) -> gr.Sketchpad:
 # choice. The brush is found by place, the first tool button of a Sketchpad's toolbar, not by its
 # label, which Gradio translates into the visitor's language ("Brush", "Pincel", ...). A chosen
 # tool is highlighted, the pan button too, so a visitor's own choice is left alone.
-# Run by launch(js=...).
+# Run by launch(js=PAGE_JS).
 PICK_BRUSH_JS = """
 () => {
   const waiting = new WeakSet();
@@ -157,10 +159,48 @@ def live(handler, n_outputs: int):
     return on_stroke
 
 
-# What a canvas's live event passes to .input(): only the last of a burst of strokes is answered
-# (a stroke made while an answer is on its way replaces the waiting one), without a progress veil
-# over the outputs, which would flicker at every stroke
-LIVE = {"trigger_mode": "always_last", "show_progress": "hidden", "api_name": False}
+def on_stroke(sketch: gr.Sketchpad, handler, inputs, outputs) -> None:
+    """Answer `handler` each time the pen lifts from `sketch` (and after its clear and undo buttons).
+    Not the Sketchpad's own .input/.change: with either listener Gradio 6's editor sends each drawing
+    ahead to its store and the next event only its key, which races the upload (the event often
+    arrives first and its drawing is lost) and leaves the buttons an empty composite. Instead a hidden
+    button, `<canvas elem_id>-live`, is pressed by LIVE_JS: its event reads the canvas as the buttons
+    do. Only the last of a burst of strokes is answered (one made while an answer is on its way
+    replaces the waiting one), without a progress veil, which would flicker at every stroke."""
+    trigger = gr.Button("Read the drawing", elem_id=f"{sketch.elem_id}-live", elem_classes=["lab-live"])
+    trigger.click(
+        live(handler, len(outputs)),
+        inputs,
+        outputs,
+        preprocess=False,
+        trigger_mode="always_last",
+        show_progress="hidden",
+        api_name=False,
+    )
+
+
+# Presses a canvas's hidden live button (on_stroke) a moment after a pointer pressed on the canvas
+# (a stroke, its clear or undo button) is lifted, wherever it is lifted: a stroke may leave the canvas
+LIVE_JS = """
+() => {
+  let down = null;
+  const timers = {};
+  document.addEventListener('pointerdown', (e) => {
+    down = e.target.closest ? e.target.closest('.lab-sketch') : null;
+  }, true);
+  document.addEventListener('pointerup', () => {
+    const sketch = down;
+    down = null;
+    const trigger = sketch && sketch.id && document.getElementById(sketch.id + '-live');
+    if (!trigger) return;
+    clearTimeout(timers[sketch.id]);
+    timers[sketch.id] = setTimeout(() => trigger.click(), 250);
+  }, true);
+}
+"""
+
+# The page's start-up script, given to launch(js=...): one function, so the two are called in turn
+PAGE_JS = f"() => {{ ({PICK_BRUSH_JS.strip()})(); ({LIVE_JS.strip()})(); }}"
 
 
 def draw_or_upload(action: str, name: str):

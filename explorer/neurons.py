@@ -25,7 +25,7 @@ from training.registry import NeuronCode
 
 from . import familiar, runtime
 from .figures import mosaic, served, to_uint8
-from .inputs import LIVE, choice, draw_or_upload, from_sketch, from_upload, live, whole
+from .inputs import choice, draw_or_upload, from_sketch, from_upload, on_stroke, whole
 from .outputs import outputs
 
 # (display label, checkpoint name) of the models the registry shows in this tab, in its order
@@ -312,6 +312,6 @@ def build(demo: gr.Blocks):
     raw = {"preprocess": False}  # the handlers check raw values and files themselves (see denoise.py)
     draw_btn.click(neurons_drawing, [model, sketch], read, api_name="neurons_drawing", **raw)
     # read as the pen lifts; the button stays for keyboards and the API
-    sketch.input(live(neurons_drawing, len(read)), [model, sketch], read, **LIVE, **raw)
+    on_stroke(sketch, neurons_drawing, [model, sketch], read)
     upload_btn.click(neurons_upload, [model, upload], read, api_name="neurons_upload", **raw)
     return {"model": model, "matrix": matrix, "summary": summary}

@@ -374,19 +374,23 @@ SHOWN_JS = """(sel) => {
 
 
 @pytest.fixture(scope="module")
-def live_page(page):
-    """A page of its own, opened fresh: nothing drawn or pressed before."""
+def live_page(page, server_url):
+    """A page of its own, opened fresh at the app's plain address (not a shared view's link):
+    nothing drawn or pressed before."""
     fresh = page.context.browser.new_page(viewport={"width": 1400, "height": 1000})
     fresh.set_default_timeout(60_000)
-    fresh.goto(page.url)
+    fresh.goto(server_url)
     fresh.wait_for_selector("text=MNIST latent lab")
     yield fresh
     fresh.close()
 
 
-def read_live(page, sketch: str, out: str, strokes) -> str:
-    """Draw stroke by stroke on `sketch`: the output `out` changes after every stroke with no click.
-    Clearing the canvas shows no error and leaves the answer. Returns the live answer."""
+def read_live(page, sketch: str, out: str, strokes, button: str | None = None) -> str:
+    """Draw stroke by stroke on `sketch`: the output `out` changes after every stroke with no click;
+    pressing `button` then shows the same answer. Clearing the canvas shows no error and leaves the
+    answer. Returns the live answer."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     page.locator(f'{sketch} button[aria-label="Brush"].highlight').wait_for()
     for stroke in strokes:
         before = page.evaluate(SHOWN_JS, out)
@@ -396,6 +400,15 @@ def read_live(page, sketch: str, out: str, strokes) -> str:
             arg=[out, before],
         )
     live = page.evaluate(SHOWN_JS, out)
+    if button:
+        page.locator("button:visible", has_text=button).first.click()
+        busy = page.locator(f"{out} .progress-text")
+        try:  # the button's answer shows progress while it is on its way
+            busy.first.wait_for(timeout=3000)
+        except PlaywrightTimeout:
+            pass  # it came back before the progress could be seen
+        busy.first.wait_for(state="detached")
+        assert page.evaluate(SHOWN_JS, out) == live, "the button answers otherwise than the pen"
     page.locator(f'{sketch} button[aria-label="Clear canvas"]').click()
     page.wait_for_timeout(1500)
     assert page.locator(".toast-body").count() == 0, "an empty canvas raised a message"
@@ -404,6 +417,31 @@ def read_live(page, sketch: str, out: str, strokes) -> str:
 
 
 def test_denoise_reads_the_pen_live(live_page):
-    live_page.get_by_role("tab", name="Draw").first.click()
-    live = read_live(live_page, "#denoise-sketch", "#denoise-summary", SEVEN)
+    live_page.get_by_role("tab", name="Denoise & classify").click()
+    live_page.locator("button[role=tab]:visible", has_text="Draw").first.click()
+    live = read_live(live_page, "#denoise-sketch", "#denoise-summary", SEVEN, "Run on drawing")
     assert "prediction on the clean image 7" in live and "True label" not in live
+
+
+def test_vae_reads_the_pen_live(live_page):
+    live_page.get_by_role("tab", name="VAE").click()
+    live_page.get_by_role("tab", name="Reconstruct").click()
+    live_page.get_by_text("Or draw one").click()
+    assert "Posterior mean" in read_live(
+        live_page, "#vae-sketch-r", "#vae-recon-text", SEVEN, "Reconstruct the drawing"
+    )
+    live_page.get_by_role("tab", name="Interpolate").click()
+    live_page.get_by_text("Or start from a drawing").click()
+    assert read_live(live_page, "#vae-sketch-a", "#vae-strip", ONE)
+
+
+@pytest.mark.skipif(not latents.available(), reason="no explorer maps (python -m training export)")
+def test_explorer_places_the_pen_live(live_page):
+    live_page.get_by_role("tab", name="Latent explorer").click()
+    assert read_live(live_page, "#explorer-sketch", "#explorer-placed-text", SEVEN, "Place it on the map")
+
+
+@pytest.mark.skipif(not runtime.checkpoint_path("cluster_ae").exists(), reason="no cluster_ae checkpoint")
+def test_neurons_read_the_pen_live(live_page):
+    live_page.get_by_role("tab", name="Latent neurons").click()
+    assert read_live(live_page, "#neurons-sketch", "#neurons-winner", ONE, "Read the neurons")

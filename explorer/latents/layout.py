@@ -3,7 +3,7 @@ and the page's scripts (the scatter's, the copy button's)."""
 
 import gradio as gr
 
-from ..inputs import LIVE, draw_or_upload, live
+from ..inputs import draw_or_upload, on_stroke
 from ..outputs import outputs, updates
 from .handlers import (
     MAX_SELECTION,
@@ -223,9 +223,7 @@ def build(demo: gr.Blocks, tabs: gr.Tabs):
         explorer_drawing, [*controls, sketch, digits], placed_out, api_name="explorer_drawing", **raw
     )
     # placed as the pen lifts; the button stays for keyboards and the API
-    sketch.input(
-        live(explorer_drawing, len(placed_out)), [*controls, sketch, digits], placed_out, **LIVE, **raw
-    )
+    on_stroke(sketch, explorer_drawing, [*controls, sketch, digits], placed_out)
     upload_btn.click(
         explorer_upload, [*controls, upload, digits], placed_out, api_name="explorer_upload", **raw
     )

@@ -4,7 +4,7 @@ import gradio as gr
 import numpy as np
 
 from .. import runtime
-from ..inputs import LIVE, live, sketchpad
+from ..inputs import on_stroke, sketchpad
 from ..outputs import outputs, updates
 from .handlers import (
     MANIFOLD,
@@ -185,13 +185,7 @@ def build(demo: gr.Blocks):
         **raw,
     )
     # both canvases answer as the pen lifts; the buttons stay for keyboards and the API
-    sketch_a.input(
-        live(vae_interpolate_drawing, len(interpolation)),
-        [model, sketch_a, index_b, method, steps],
-        interpolation,
-        **LIVE,
-        **raw,
-    )
+    on_stroke(sketch_a, vae_interpolate_drawing, [model, sketch_a, index_b, method, steps], interpolation)
     decoded = outputs(DecodedPoint, image=point_img, text=point_text)
     manifold_btn.click(manifold, [extent, grid], plane, api_name="vae_manifold")
     plane.select(
@@ -221,7 +215,5 @@ def build(demo: gr.Blocks):
         api_name="vae_reconstruct_drawing",
         **raw,
     )
-    sketch_r.input(
-        live(vae_reconstruct_drawing, len(reconstruction)), [model, sketch_r], reconstruction, **LIVE, **raw
-    )
+    on_stroke(sketch_r, vae_reconstruct_drawing, [model, sketch_r], reconstruction)
     return {"model": model, "samples": samples}
