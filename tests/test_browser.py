@@ -445,3 +445,77 @@ def test_explorer_places_the_pen_live(live_page):
 def test_neurons_read_the_pen_live(live_page):
     live_page.get_by_role("tab", name="Latent neurons").click()
     assert read_live(live_page, "#neurons-sketch", "#neurons-winner", ONE, "Read the neurons")
+
+
+PHONE = {"width": 390, "height": 844}
+
+
+@pytest.fixture(scope="module")
+def phone(page):
+    """A phone's page: 390x844, touch, a mobile viewport."""
+    context = page.context.browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
+    tab = context.new_page()
+    tab.set_default_timeout(60_000)
+    yield tab
+    context.close()
+
+
+def no_sideways_scroll(page) -> bool:
+    return page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth")
+
+
+@pytest.mark.skipif(not latents.available(), reason="no explorer maps (python -m training export)")
+def test_phone_shared_link_opens_on_the_map(phone, shots, server_url):
+    """At 390x844 a shared link shows the map within the first screen, its controls right below it,
+    nothing scrolls sideways, and a tap on a point shows its digit and selects it."""
+    name = latents.available()[0]
+    phone.goto(f"{server_url}?tab=explorer&model={name}&proj=umap&dim=2&color=label&point=5")
+    phone.get_by_text("Test digit #5").wait_for(state="attached")
+    phone.wait_for_function("() => document.querySelector('#latent-map .js-plotly-plot')?._lmData")
+    plot = phone.locator("#latent-map .js-plotly-plot").bounding_box()
+    assert plot["y"] >= 0 and plot["y"] + plot["height"] <= PHONE["height"], plot
+    assert phone.locator("#explorer-controls").bounding_box()["y"] >= plot["y"] + plot["height"]
+    assert no_sideways_scroll(phone)
+    phone.screenshot(path=str(shots / "phone-explorer.png"))
+    x, y = phone.evaluate(POINT_XY, 123)
+    phone.touchscreen.tap(x, y)
+    phone.get_by_text("Test digit #123").wait_for(state="attached")
+    tip = phone.locator("#latent-map .lm-tip")
+    tip.wait_for(state="visible")
+    assert tip.inner_text().startswith("#123 ")
+
+
+def touch_stroke(page, sketch: str, stroke) -> None:
+    """One stroke of a finger (touch events, not a mouse) on the canvas `sketch`."""
+    canvas = page.locator(f"{sketch} canvas").first
+    canvas.scroll_into_view_if_needed()
+    box = canvas.bounding_box()
+    cdp = page.context.new_cdp_session(page)
+    points = [(box["x"] + fx * box["width"], box["y"] + fy * box["height"]) for fx, fy in stroke]
+    (x0, y0), (x1, y1) = points[0], points[-1]
+    path = [(x0 + (x1 - x0) * k / 15, y0 + (y1 - y0) * k / 15) for k in range(16)]
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [{"x": x0, "y": y0}]})
+    for x, y in path[1:]:
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [{"x": x, "y": y}]})
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+    cdp.detach()
+
+
+def test_phone_denoise_canvas_draws_with_touch(phone, shots, server_url):
+    """At 390x844 the Denoise tab fits the screen's width and its canvas reads a digit drawn with a
+    finger, stroke by stroke, with no button."""
+    phone.goto(server_url)
+    phone.wait_for_selector("text=MNIST latent lab")
+    phone.locator("button[role=tab]:visible", has_text="Draw").first.click()
+    phone.locator('#denoise-sketch button[aria-label="Brush"].highlight').wait_for()
+    out = "#denoise-summary"
+    for stroke in SEVEN:
+        before = phone.evaluate(SHOWN_JS, out)
+        touch_stroke(phone, "#denoise-sketch", stroke)
+        phone.wait_for_function(
+            f"([sel, old]) => {{ const now = ({SHOWN_JS})(sel); return now && now !== old; }}",
+            arg=[out, before],
+        )
+    assert "prediction on the clean image 7" in phone.evaluate(SHOWN_JS, out)
+    assert no_sideways_scroll(phone)
+    phone.screenshot(path=str(shots / "phone-denoise.png"), full_page=True)

@@ -31,9 +31,21 @@ from .suspects import SETS, Suspects, suspect_point, suspects
 
 GALLERY_KEY = "(#index · digit · distance)"
 # a thumbnail's caption may use its whole width (Gradio stops it at 80 %, which cut "#6224 · 1 · 0.35")
+# On a phone the map comes first, its controls right below it, and the rest (the introduction, the
+# inspector, the map's accuracy table) after them: a shared link then opens on the map, not on a
+# screen of radio buttons. The map's row and column give their blocks to the tab's own column
+# (display: contents) so that these can be ordered among the tab's blocks; the map is shortened to
+# fit a phone's first screen
 CSS = (
     "#explorer-neighbours .caption-label, #explorer-placed .caption-label, #explorer-suspects .caption-label "
-    "{ max-width: calc(100% - 4px); }"
+    "{ max-width: calc(100% - 4px); }\n"
+    "@media (max-width: 640px) {"
+    " #explorer-main, #explorer-map-column { display: contents; }"
+    " #latent-map { order: -2; }"
+    " #explorer-controls { order: -1; }"
+    " #latent-map .html-container { min-height: 0 !important; }"
+    " #latent-map .lm-plot { height: 440px !important; }"
+    " }"
 )
 
 COPY_JS = """(link) => {
@@ -71,15 +83,15 @@ def build(demo: gr.Blocks, tabs: gr.Tabs):
             "⚠️ No maps yet. Train a model (for example `python -m training autoencoder`) and make its "
             "map with `python -m training export`."
         )
-    with gr.Row():
+    with gr.Row(elem_id="explorer-controls"):
         model = gr.Dropdown(names, value=names[0] if names else None, label="Model", scale=2)
         proj = gr.Radio(PROJECTIONS, value="umap", label="Projection", scale=3)
         dim = gr.Radio([("2-d", 2), ("3-d", 3)], value=2, label="Map", scale=1)
         # a dropdown: nine colourings (four by class, five scores) would fill a phone screen as radios
         colour = gr.Dropdown(COLOURS, value="label", label="Colour by", scale=3)
         digits = gr.Radio(DIGITS, value="test", label="Digits", scale=2)
-    with gr.Row():
-        with gr.Column(scale=3):
+    with gr.Row(elem_id="explorer-main"):
+        with gr.Column(scale=3, elem_id="explorer-map-column"):
             head = "".join(f"<script src='{file_url(path)}'></script>" for path in scripts)
             scatter = gr.HTML(
                 value="",

@@ -79,14 +79,16 @@
   }
 
   function render(el, data, handlers) {
-    const three = data.dim === 3, axis = {visible: false, showgrid: false, zeroline: false};
+    const three = data.dim === 3, axis = {visible: false, showgrid: false, zeroline: false}, narrow = el.clientWidth < 520;
     const layout = {
       // left-aligned on two lines, clear of the toolbar that plotly draws at the top right
       title: {text: data.title, font: {size: 14}, x: 0.01, xanchor: "left"}, margin: {l: 10, r: 10, t: 56, b: 10},
       hovermode: "closest",
       uirevision: data.model + "/" + data.proj + "/" + data.dim + "/" + data.digits, // keeps zoom and rotation across overlays
-      // a colour bar takes the right edge, so the overlay's legend (point, neighbours) goes below
-      legend: data.v ? {orientation: "h", y: 0, yanchor: "top"} : {itemsizing: "constant", title: {text: data.legend_title}},
+      // a colour bar takes the right edge, so the overlay's legend (point, neighbours) goes below; on
+      // a phone's narrow map a legend at the side would take half of it, so it goes below as well
+      legend: data.v ? {orientation: "h", y: 0, yanchor: "top"} :
+        {itemsizing: "constant", title: {text: data.legend_title}, ...(narrow ? {orientation: "h", y: 0, yanchor: "top"} : {})},
       dragmode: three ? "orbit" : "lasso",
       paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)",
     };
@@ -108,6 +110,9 @@
     el.on("plotly_unhover", () => tooltip(el, el._lmData, null));
     el.on("plotly_click", ev => {
       const i = ev.points[0].customdata;
+      // a touch screen has no hover: a tap shows the digit's tip as a pointer resting there would
+      if (ev.event && ev.event.clientX !== undefined) el._lmMouse = [ev.event.clientX, ev.event.clientY];
+      tooltip(el, el._lmData, i === null || i === undefined ? null : i);
       if (i !== null && i !== undefined && el._lmHandlers.pick) el._lmHandlers.pick(i);
     });
     el.on("plotly_selected", ev => {
