@@ -21,15 +21,16 @@ def build_demo() -> gr.Blocks:
     # answers are cached as files; those older than a day are removed every hour
     with gr.Blocks(title="MNIST latent lab", delete_cache=(3600, 86400)) as demo:
         gr.Markdown("# MNIST latent lab\nWhat autoencoders learn about handwritten digits.")
+        mine = inputs.your_digit()  # drawn or uploaded on one tab, offered by all
         with gr.Tabs() as tabs:
             with gr.Tab("Denoise & classify", id="denoise"):
-                denoise.build(demo)
+                denoise.build(demo, mine)
             with gr.Tab("VAE", id="vae"):
-                vae.build(demo)
+                vae.build(demo, mine)
             with gr.Tab("Latent explorer", id="latent_explorer"):
-                latents.build(demo, tabs)
+                latents.build(demo, tabs, mine)
             with gr.Tab("Latent neurons", id="latent_neurons"):
-                neurons.build(demo)
+                neurons.build(demo, mine)
         footer = gr.Markdown(elem_id="footer")
         demo.load(lambda: f"Inference device: `{runtime.device()}`", None, footer, api_name=False)
         gr.api(ping, api_name="ping")

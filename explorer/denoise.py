@@ -27,7 +27,17 @@ from training.distortions import DISTORTIONS, distort, translate
 
 from . import familiar, runtime
 from .figures import probs_frame, served, to_uint8
-from .inputs import choice, from_sketch, from_upload, on_stroke, sketchpad, whole
+from .inputs import (
+    choice,
+    from_sketch,
+    from_upload,
+    on_stroke,
+    remember_uploads,
+    sketchpad,
+    whole,
+    your_digit_panel,
+    yours,
+)
 from .outputs import outputs
 
 MODEL = "denoiser"  # the tab's own network; the others are offered beside it when their checkpoint is there
@@ -192,6 +202,13 @@ def denoise_drawing(sketch, distortion, n_lines, sigma, seed, network=MODEL):
 
 
 @runtime.gpu
+def denoise_yours(mine, distortion, n_lines, sigma, seed, network=MODEL):
+    """The visitor's digit, drawn or uploaded on any tab (explorer.inputs.your_digit)."""
+    network, _ = _check_network(network)
+    return run(yours(mine), distortion, n_lines, sigma, seed, network=network)
+
+
+@runtime.gpu
 def denoise_upload(path, distortion, n_lines, sigma, seed, network=MODEL):
     network, dataset = _check_network(network)
     return run(from_upload(path, dataset), distortion, n_lines, sigma, seed, network=network)
@@ -263,8 +280,9 @@ def status_note() -> str:
     return f"⚠️ {problem}" if problem else ""
 
 
-def build(demo: gr.Blocks):
-    """Lay out the tab; call inside the gr.Blocks context `demo`."""
+def build(demo: gr.Blocks, mine: gr.State):
+    """Lay out the tab; call inside the gr.Blocks context `demo`; `mine` is the visitor's digit
+    (explorer.inputs.your_digit), which every tab shares."""
     gr.Markdown(
         "A digit is translated (the **clean** image), then distorted. One network with a shared "
         "encoder classifies the distorted image and reconstructs the clean one; the reconstruction is "
@@ -302,6 +320,8 @@ def build(demo: gr.Blocks):
                     with gr.Row():
                         run_upload_btn = gr.Button("Run on upload", variant="primary")
                         sweep_upload_btn = gr.Button("Sweep on upload")
+                with gr.Tab("Your digit"):
+                    run_mine_btn = your_digit_panel(mine, "Run on your digit")
             distortion = gr.Radio(CHOICES, value="clamp", label="Distortion")
             n_lines = gr.Slider(0, 28, value=14, step=1, label="Rows and columns removed (each)")
             sigma = gr.Slider(0, 1.5, value=0.5, step=0.05, label="Noise sigma")
@@ -391,7 +411,9 @@ def build(demo: gr.Blocks):
     )
     run_draw_btn.click(denoise_drawing, [sketch, *params], answer, api_name="denoise_drawing", **raw)
     # the answer follows the pen: each finished stroke is read, the button stays for keyboards and the API
-    on_stroke(sketch, denoise_drawing, [sketch, *params], answer)
+    on_stroke(sketch, denoise_drawing, [sketch, *params], answer, mine)
+    remember_uploads(mine, upload)
+    run_mine_btn.click(denoise_yours, [mine, *params], answer, api_name=False)
     upload.upload(denoise_upload, [upload, *params], answer, api_name=False, **raw)
     run_upload_btn.click(denoise_upload, [upload, *params], answer, api_name="denoise_upload", **raw)
     return {"index": index, "outputs": answer, "params": params}

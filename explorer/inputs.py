@@ -159,24 +159,77 @@ def live(handler, n_outputs: int):
     return on_stroke
 
 
-def on_stroke(sketch: gr.Sketchpad, handler, inputs, outputs) -> None:
+def on_stroke(sketch: gr.Sketchpad, handler, inputs, outputs, mine: gr.State | None = None) -> None:
     """Answer `handler` each time the pen lifts from `sketch` (and after its clear and undo buttons).
     Not the Sketchpad's own .input/.change: with either listener Gradio 6's editor sends each drawing
     ahead to its store and the next event only its key, which races the upload (the event often
     arrives first and its drawing is lost) and leaves the buttons an empty composite. Instead a hidden
     button, `<canvas elem_id>-live`, is pressed by LIVE_JS: its event reads the canvas as the buttons
     do. Only the last of a burst of strokes is answered (one made while an answer is on its way
-    replaces the waiting one), without a progress veil, which would flicker at every stroke."""
+    replaces the waiting one), without a progress veil, which would flicker at every stroke. With
+    `mine` (your_digit()), the drawing also becomes the visitor's digit for every tab."""
     trigger = gr.Button("Read the drawing", elem_id=f"{sketch.elem_id}-live", elem_classes=["lab-live"])
-    trigger.click(
-        live(handler, len(outputs)),
-        inputs,
-        outputs,
-        preprocess=False,
-        trigger_mode="always_last",
-        show_progress="hidden",
-        api_name=False,
-    )
+    quiet = {"preprocess": False, "trigger_mode": "always_last", "show_progress": "hidden", "api_name": False}
+    trigger.click(live(handler, len(outputs)), inputs, outputs, **quiet)
+    if mine is not None:
+        trigger.click(keep_drawing, sketch, mine, **quiet)
+
+
+# ---- your digit: the last digit a visitor drew or uploaded on any tab, offered by every tab ----
+
+NO_DIGIT = "No digit of yours yet: draw or upload one on any tab."
+
+
+def your_digit() -> gr.State:
+    """The visitor's digit, one per visitor (a session's gr.State), shared by every tab: as MNIST
+    sees it, a (28, 28) nested list in [0, 1] (a list, not an array, so that Gradio can tell a new
+    digit from the same one). Call inside the gr.Blocks context, before the tabs."""
+    return gr.State(None)
+
+
+def keep_drawing(sketch):
+    """A finished stroke's drawing as the visitor's digit; an unreadable canvas keeps the old one."""
+    try:
+        return from_sketch(sketch)[0].tolist()
+    except gr.Error:
+        return gr.skip()
+
+
+def keep_upload(path):
+    """An uploaded picture as the visitor's digit; an unreadable file keeps the old one (the tab's own
+    answer to it says why)."""
+    try:
+        return from_upload(path)[0].tolist()
+    except gr.Error:
+        return gr.skip()
+
+
+def yours(mine) -> torch.Tensor:
+    """The visitor's digit as (1, 28, 28), else a gr.Error saying how to make one."""
+    if mine is None:
+        raise gr.Error(NO_DIGIT)
+    return torch.tensor(mine, dtype=torch.float32).reshape(1, 28, 28)
+
+
+def picture_of(mine):
+    """The visitor's digit as a picture (None before there is one), shown 4x in a tab's "Your digit"."""
+    if mine is None:
+        return None
+    ink = (255 * yours(mine)[0].clamp(0, 1)).round().to(torch.uint8).numpy()
+    return Image.fromarray(ink).resize((112, 112), Image.NEAREST)
+
+
+def your_digit_panel(mine: gr.State, action: str) -> gr.Button:
+    """A tab's "Your digit" panel: the visitor's digit as it is now and a button `action` (returned)."""
+    shown = gr.Image(label="Your digit (drawn or uploaded on any tab)", interactive=False, height=140)
+    mine.change(picture_of, mine, shown, api_name=False, show_progress="hidden")
+    return gr.Button(action, variant="primary")
+
+
+def remember_uploads(mine: gr.State, *uploads: gr.File) -> None:
+    """Each of these uploads also becomes the visitor's digit."""
+    for upload in uploads:
+        upload.upload(keep_upload, upload, mine, preprocess=False, api_name=False, show_progress="hidden")
 
 
 # Presses a canvas's hidden live button (on_stroke) a moment after a pointer pressed on the canvas
@@ -203,11 +256,13 @@ LIVE_JS = """
 PAGE_JS = f"() => {{ ({PICK_BRUSH_JS.strip()})(); ({LIVE_JS.strip()})(); }}"
 
 
-def draw_or_upload(action: str, name: str):
+def draw_or_upload(action: str, name: str, mine: gr.State | None = None):
     """A "Draw" and an "Upload" tab, each with a button labelled `action`, the canvas's elem_id
-    `<name>-sketch`:
-    (sketch, draw button, upload, upload button). gr.File, not gr.Image: the handler opens the file
-    itself, so a broken or huge file gets a clear message instead of a decoder traceback."""
+    `<name>-sketch`, and with `mine` a "Your digit" tab (your_digit_panel):
+    (sketch, draw button, upload, upload button, your-digit button or None). gr.File, not gr.Image:
+    the handler opens the file itself, so a broken or huge file gets a clear message instead of a
+    decoder traceback."""
+    mine_btn = None
     with gr.Tabs():
         with gr.Tab("Draw"):
             sketch = sketchpad(elem_id=f"{name}-sketch")
@@ -215,4 +270,8 @@ def draw_or_upload(action: str, name: str):
         with gr.Tab("Upload"):
             upload = gr.File(label="Upload an image of a digit", file_types=["image"], type="filepath")
             upload_btn = gr.Button(action, variant="primary")
-    return sketch, draw_btn, upload, upload_btn
+        if mine is not None:
+            with gr.Tab("Your digit"):
+                mine_btn = your_digit_panel(mine, f"{action}: your digit")
+            remember_uploads(mine, upload)
+    return sketch, draw_btn, upload, upload_btn, mine_btn

@@ -25,7 +25,7 @@ from training.registry import NeuronCode
 
 from . import familiar, runtime
 from .figures import mosaic, served, to_uint8
-from .inputs import choice, draw_or_upload, from_sketch, from_upload, on_stroke, whole
+from .inputs import choice, draw_or_upload, from_sketch, from_upload, on_stroke, whole, yours
 from .outputs import outputs
 
 # (display label, checkpoint name) of the models the registry shows in this tab, in its order
@@ -211,6 +211,12 @@ def neurons_drawing(name, sketch):
 
 
 @runtime.gpu
+def neurons_yours(name, mine):
+    """The visitor's digit, drawn or uploaded on any tab (explorer.inputs.your_digit)."""
+    return activations(name, yours(mine))
+
+
+@runtime.gpu
 def neurons_upload(name, path):
     return activations(name, from_upload(path))
 
@@ -243,8 +249,9 @@ def warm() -> None:
             pass
 
 
-def build(demo: gr.Blocks):
-    """Lay out the tab; call inside the gr.Blocks context `demo`."""
+def build(demo: gr.Blocks, mine: gr.State):
+    """Lay out the tab; call inside the gr.Blocks context `demo`; `mine` is the visitor's digit
+    (explorer.inputs.your_digit), which every tab shares."""
     gr.Markdown(
         "Two autoencoders with a bottleneck of exactly ten neurons, trained without labels. For every "
         "test digit the most active neuron is its answer; the matrix counts true digit (rows) against "
@@ -286,7 +293,9 @@ def build(demo: gr.Blocks):
                 height=300,
             )
         with gr.Column():
-            sketch, draw_btn, upload, upload_btn = draw_or_upload("Read the neurons", "neurons")
+            sketch, draw_btn, upload, upload_btn, mine_btn = draw_or_upload(
+                "Read the neurons", "neurons", mine
+            )
             seen = gr.Image(
                 label="As the model sees it", interactive=False, format="png", height=168, width=168
             )
@@ -312,6 +321,7 @@ def build(demo: gr.Blocks):
     raw = {"preprocess": False}  # the handlers check raw values and files themselves (see denoise.py)
     draw_btn.click(neurons_drawing, [model, sketch], read, api_name="neurons_drawing", **raw)
     # read as the pen lifts; the button stays for keyboards and the API
-    on_stroke(sketch, neurons_drawing, [model, sketch], read)
+    on_stroke(sketch, neurons_drawing, [model, sketch], read, mine)
+    mine_btn.click(neurons_yours, [model, mine], read, api_name=False)
     upload_btn.click(neurons_upload, [model, upload], read, api_name="neurons_upload", **raw)
     return {"model": model, "matrix": matrix, "summary": summary}

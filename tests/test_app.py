@@ -3,6 +3,7 @@
 import json
 from pathlib import Path
 
+import gradio as gr
 import numpy as np
 import pytest
 from gradio_client import handle_file
@@ -322,3 +323,35 @@ def test_fashion_upload_is_laid_out_as_fashion_mnist(client, tmp_path):
 def test_fashion_sweep(client):
     shares = sweep_shares(client.predict(0, "clamp", 0, "denoiser_fashion", api_name="/denoise_sweep"))
     assert shares["distorted"][0.0] == 100 and shares["distorted"][1.5] < 100
+
+
+def test_your_digit_travels_between_tabs(tmp_path):
+    """A drawing or an upload kept as the visitor's digit gives each tab the answer the drawing
+    itself gives; an unreadable canvas keeps the old digit; none yet gets a message."""
+    from explorer import denoise, neurons
+    from explorer.vae import vae_reconstruct_drawing, vae_reconstruct_yours
+
+    img, label = test_digit(3)
+    sketch = {
+        "background": None,
+        "layers": [],
+        "composite": {"path": sketch_of(img, tmp_path)["composite"]["path"]},
+    }
+    mine = inputs.keep_drawing(sketch)
+    assert np.asarray(mine).shape == (28, 28)
+    assert inputs.keep_upload(upload_of(img, tmp_path)["path"]) is not None
+    assert isinstance(
+        inputs.keep_drawing({"background": None, "layers": [], "composite": None}), type(gr.skip())
+    )
+    summary = denoise.denoise_yours(mine, "clamp", 14, 0.5, 0).summary
+    assert summary == denoise.denoise_drawing(sketch, "clamp", 14, 0.5, 0).summary
+    assert f"prediction on the clean image **{label}**" in summary
+    assert vae_reconstruct_yours("vae", mine).text == vae_reconstruct_drawing("vae", sketch).text
+    if runtime.checkpoint_path("cluster_ae").exists():
+        assert (
+            neurons.neurons_yours("cluster_ae", mine).winner
+            == neurons.neurons_drawing("cluster_ae", sketch).winner
+        )
+    assert np.asarray(inputs.picture_of(mine)).shape == (112, 112)
+    with pytest.raises(gr.Error, match="No digit of yours yet"):
+        denoise.denoise_yours(None, "clamp", 14, 0.5, 0)

@@ -447,6 +447,47 @@ def test_neurons_read_the_pen_live(live_page):
     assert read_live(live_page, "#neurons-sketch", "#neurons-winner", ONE, "Read the neurons")
 
 
+def changes(page, out: str, press) -> str:
+    """What `out` shows once it has changed after `press()`."""
+    before = page.evaluate(SHOWN_JS, out)
+    press()
+    page.wait_for_function(
+        f"([sel, old]) => {{ const now = ({SHOWN_JS})(sel); return now && now !== old; }}",
+        arg=[out, before],
+    )
+    return page.evaluate(SHOWN_JS, out)
+
+
+@pytest.mark.skipif(not latents.available(), reason="no explorer maps (python -m training export)")
+def test_a_drawn_digit_travels_to_the_other_tabs(live_page):
+    """A digit drawn on the Denoise tab is placed in the map, read by the neurons and reconstructed by
+    the VAE from their "your digit" buttons, with no drawing there; clearing the canvas keeps it."""
+    page = live_page
+    page.get_by_role("tab", name="Denoise & classify").click()
+    page.locator("button[role=tab]:visible", has_text="Draw").first.click()
+    read_live(page, "#denoise-sketch", "#denoise-summary", SEVEN)
+    page.get_by_role("tab", name="Latent explorer").click()
+    page.locator("button[role=tab]:visible", has_text="Your digit").first.click()
+    page.locator("button:visible", has_text="Place it on the map: your digit").wait_for()
+    placed = changes(
+        page,
+        "#explorer-placed-text",
+        lambda: page.locator("button:visible", has_text="Place it on the map: your digit").click(),
+    )
+    assert placed
+    page.get_by_role("tab", name="VAE").click()
+    page.get_by_role("tab", name="Reconstruct").click()
+    recon = changes(
+        page, "#vae-recon-text", lambda: page.get_by_role("button", name="Reconstruct your digit").click()
+    )
+    assert "Posterior mean" in recon
+    if runtime.checkpoint_path("cluster_ae").exists():
+        page.get_by_role("tab", name="Latent neurons").click()
+        page.locator("button[role=tab]:visible", has_text="Your digit").first.click()
+        button = page.locator("button:visible", has_text="Read the neurons: your digit")
+        assert changes(page, "#neurons-winner", button.click)
+
+
 PHONE = {"width": 390, "height": 844}
 
 

@@ -72,7 +72,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--max-minutes",
         type=float,
-        help="stop after the epoch that passes this budget (continue with --resume)",
+        help="stop after the epoch that passes this budget of the run's whole wall time, the sessions "
+        "it resumed from included (continue with --resume and a larger budget)",
     )
     return p
 

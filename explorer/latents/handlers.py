@@ -20,7 +20,7 @@ from training.registry import Decoder
 
 from .. import runtime
 from ..figures import mosaic, served, to_uint8
-from ..inputs import from_sketch, from_upload, whole
+from ..inputs import from_sketch, from_upload, whole, yours
 from . import suspects
 from .maps import Map, available, check_view, digit_images, has_all, load_map, point_name, usable
 from .scatter import (
@@ -275,6 +275,12 @@ def placed(name, proj, dim, colour, image: torch.Tensor, digits="test"):
 @runtime.gpu
 def explorer_drawing(name, proj, dim, colour, sketch, digits="test"):
     return placed(name, proj, dim, colour, from_sketch(sketch), digits)
+
+
+@runtime.gpu
+def explorer_yours(name, proj, dim, colour, mine, digits="test"):
+    """The visitor's digit, drawn or uploaded on any tab (explorer.inputs.your_digit)."""
+    return placed(name, proj, dim, colour, yours(mine), digits)
 
 
 @runtime.gpu

@@ -16,6 +16,7 @@ from .handlers import (
     decode_code,
     explorer_drawing,
     explorer_upload,
+    explorer_yours,
     export_html,
     model_switched,
     point_clicked,
@@ -67,8 +68,9 @@ draw();
 """
 
 
-def build(demo: gr.Blocks, tabs: gr.Tabs):
-    """Lay out the tab; call inside the gr.Blocks context `demo`; `tabs` is selected by shared links."""
+def build(demo: gr.Blocks, tabs: gr.Tabs, mine: gr.State):
+    """Lay out the tab; call inside the gr.Blocks context `demo`; `tabs` is selected by shared links;
+    `mine` is the visitor's digit (explorer.inputs.your_digit), which every tab shares."""
     scripts = served_scripts()
     gr.set_static_paths([sprite_dir()])
     names = available()
@@ -141,7 +143,9 @@ def build(demo: gr.Blocks, tabs: gr.Tabs):
             sel_grid = gr.Image(label="Selected digits", interactive=False, format="png", height=300)
             sel_csv = gr.File(label="Selection as CSV")
         with gr.Column():
-            sketch, draw_btn, upload, upload_btn = draw_or_upload("Place it on the map", "explorer")
+            sketch, draw_btn, upload, upload_btn, mine_btn = draw_or_upload(
+                "Place it on the map", "explorer", mine
+            )
             seen = gr.Image(
                 label="As the model sees it", interactive=False, format="png", height=168, width=168
             )
@@ -235,7 +239,8 @@ def build(demo: gr.Blocks, tabs: gr.Tabs):
         explorer_drawing, [*controls, sketch, digits], placed_out, api_name="explorer_drawing", **raw
     )
     # placed as the pen lifts; the button stays for keyboards and the API
-    on_stroke(sketch, explorer_drawing, [*controls, sketch, digits], placed_out)
+    on_stroke(sketch, explorer_drawing, [*controls, sketch, digits], placed_out, mine)
+    mine_btn.click(explorer_yours, [*controls, mine, digits], placed_out, api_name=False)
     upload_btn.click(
         explorer_upload, [*controls, upload, digits], placed_out, api_name="explorer_upload", **raw
     )

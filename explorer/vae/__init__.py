@@ -30,8 +30,10 @@ from .handlers import (
     slider_start,
     vae_interpolate,
     vae_interpolate_drawing,
+    vae_interpolate_yours,
     vae_reconstruct,
     vae_reconstruct_drawing,
+    vae_reconstruct_yours,
     warm,
 )
 from .layout import build
@@ -61,8 +63,10 @@ __all__ = [
     "slider_start",
     "vae_interpolate",
     "vae_interpolate_drawing",
+    "vae_interpolate_yours",
     "vae_reconstruct",
     "vae_reconstruct_drawing",
+    "vae_reconstruct_yours",
     "warm",
     "_test_latents",
     "build",

@@ -20,7 +20,7 @@ from training.evaluate import batched
 
 from .. import runtime
 from ..figures import mosaic, served, to_uint8
-from ..inputs import choice, from_sketch, whole
+from ..inputs import choice, from_sketch, whole, yours
 
 # (display label, checkpoint name) of the VAEs the registry shows in this tab, in its order
 MODELS = [(spec.labels["mnist"], spec.name) for spec in registry.shown_in("vae")]
@@ -202,6 +202,12 @@ def vae_interpolate_drawing(name, sketch, index_b, method, steps):
     return interpolate(name, from_sketch(sketch), _test_digit(index_b), method, steps)
 
 
+@runtime.gpu
+def vae_interpolate_yours(name, mine, index_b, method, steps):
+    """From the visitor's digit (drawn or uploaded on any tab) to a test digit."""
+    return interpolate(name, yours(mine), _test_digit(index_b), method, steps)
+
+
 # ---- the 2-d manifold --------------------------------------------------------------------------
 
 
@@ -334,6 +340,12 @@ def vae_reconstruct(name, index):
 @runtime.gpu
 def vae_reconstruct_drawing(name, sketch):
     return reconstruct(name, from_sketch(sketch))
+
+
+@runtime.gpu
+def vae_reconstruct_yours(name, mine):
+    """The visitor's digit, drawn or uploaded on any tab."""
+    return reconstruct(name, yours(mine))
 
 
 def scores() -> str:

@@ -30,13 +30,16 @@ from .handlers import (
     slider_start,
     vae_interpolate,
     vae_interpolate_drawing,
+    vae_interpolate_yours,
     vae_reconstruct,
     vae_reconstruct_drawing,
+    vae_reconstruct_yours,
 )
 
 
-def build(demo: gr.Blocks):
-    """Lay out the tab; call inside the gr.Blocks context `demo`."""
+def build(demo: gr.Blocks, mine: gr.State):
+    """Lay out the tab; call inside the gr.Blocks context `demo`; `mine` is the visitor's digit
+    (explorer.inputs.your_digit), which every tab shares."""
     gr.Markdown(
         "Variational autoencoders trained on binarized MNIST: a convolutional encoder gives a Gaussian "
         "posterior over the latent, a decoder gives each pixel's probability of ink. Likelihoods are in "
@@ -69,6 +72,8 @@ def build(demo: gr.Blocks):
             with gr.Row():
                 random_btn = gr.Button("Random pair")
                 interp_btn = gr.Button("Interpolate", variant="primary")
+                # the visitor's digit from any tab (explorer.inputs.your_digit) as the first digit
+                interp_mine_btn = gr.Button("Interpolate from your digit")
             with gr.Accordion("Or start from a drawing", open=False):
                 sketch_a = sketchpad("Draw the first digit", elem_id="vae-sketch-a")
                 interp_draw_btn = gr.Button("Interpolate from the drawing")
@@ -112,6 +117,7 @@ def build(demo: gr.Blocks):
             with gr.Row():
                 recon_index = gr.Number(value=0, label="Test digit", precision=0, minimum=0, maximum=9999)
                 recon_btn = gr.Button("Reconstruct", variant="primary")
+                recon_mine_btn = gr.Button("Reconstruct your digit")
             with gr.Accordion("Or draw one", open=False):
                 sketch_r = sketchpad(elem_id="vae-sketch-r")
                 recon_draw_btn = gr.Button("Reconstruct the drawing")
@@ -185,7 +191,12 @@ def build(demo: gr.Blocks):
         **raw,
     )
     # both canvases answer as the pen lifts; the buttons stay for keyboards and the API
-    on_stroke(sketch_a, vae_interpolate_drawing, [model, sketch_a, index_b, method, steps], interpolation)
+    on_stroke(
+        sketch_a, vae_interpolate_drawing, [model, sketch_a, index_b, method, steps], interpolation, mine
+    )
+    interp_mine_btn.click(
+        vae_interpolate_yours, [model, mine, index_b, method, steps], interpolation, api_name=False
+    )
     decoded = outputs(DecodedPoint, image=point_img, text=point_text)
     manifold_btn.click(manifold, [extent, grid], plane, api_name="vae_manifold")
     plane.select(
@@ -215,5 +226,6 @@ def build(demo: gr.Blocks):
         api_name="vae_reconstruct_drawing",
         **raw,
     )
-    on_stroke(sketch_r, vae_reconstruct_drawing, [model, sketch_r], reconstruction)
+    on_stroke(sketch_r, vae_reconstruct_drawing, [model, sketch_r], reconstruction, mine)
+    recon_mine_btn.click(vae_reconstruct_yours, [model, mine], reconstruction, api_name=False)
     return {"model": model, "samples": samples}
