@@ -42,10 +42,14 @@ def mixed_requests(folder: Path) -> list[tuple[str, tuple, str]]:
     out.append(("neurons-drawing", ("cluster_ae", drawing), "/neurons_drawing"))
     out.append(("explorer-point", ("autoencoder", "umap", 2, "correct", 77), "/explorer_point"))
     out.append(("explorer-drawing", ("autoencoder", "umap", 2, "label", drawing), "/explorer_drawing"))
+    from explorer import latents
     from explorer.latents import suspects
 
     if suspects.has_scores():  # the data-quality lens (python -m training quality)
         out.append(("explorer-suspects", ("test",), "/explorer_suspects"))
+    if "vae" in latents.available():  # two models side by side
+        pair = ("autoencoder", "vae", "umap", 2, "label", "agreement", 5)
+        out.append(("explorer-compare", pair, "/explorer_compare"))
     return out
 
 
@@ -71,6 +75,14 @@ class AnswerKey:
             return result[0], result[3], result[5], result[6], tuple(g["caption"] for g in result[4])
         if name == "explorer-suspects":  # gallery, text, ranking CSV
             return tuple(g["caption"] for g in result[0]), result[1], Path(result[2]).read_text()
+        if name == "explorer-compare":  # second map, text, histogram, least agreed digits, link
+            return (
+                result[0],
+                result[1],
+                str(result[2]["data"]),
+                tuple(g["caption"] for g in result[3]),
+                result[4],
+            )
         if name == "explorer-drawing":  # map with the placed digit, the digit as seen, text, neighbours
             return result[0], result[2], tuple(g["caption"] for g in result[3])
         digest = [hashlib.sha256(np.asarray(Image.open(p)).tobytes()).hexdigest() for p in result[:3]]

@@ -363,6 +363,41 @@ def test_explorer_colours_by_suspicion_and_opens_a_suspect(page, shots, server_u
     page.get_by_text("rank 1 of 10,000 test digits").wait_for(state="visible")
 
 
+LINKED_JS = """() => { const el = document.querySelector('#latent-map-2 .js-plotly-plot');
+  return el && el.data ? el.data[el.data.length - 1].customdata : null; }"""
+
+
+@pytest.mark.skipif(len(latents.available()) < 2, reason="needs the maps of two models")
+def test_explorer_compares_two_models(page, shots, server_url):
+    """A link naming a second model shows its map beside the first; hovering a digit in the first
+    marks the same digit in the second (linked brushing); the agreement's summary and its least
+    agreed digits are shown, and clicking one selects it in both maps."""
+    first, other = latents.available()[0], latents.available()[-1]
+    page.goto(f"{server_url}?tab=explorer&model={first}&proj=umap&dim=2&color=label&point=5&compare={other}")
+    page.wait_for_function(
+        "(o) => document.querySelector('#latent-map-2 .js-plotly-plot')?._lmData?.model === o", arg=other
+    )
+    page.locator("#explorer-agreement").get_by_text("share on average").wait_for()
+    x, y = page.evaluate(POINT_XY, 123)
+    page.mouse.move(x, y)
+    tip = page.locator("#latent-map .lm-tip")
+    tip.wait_for(state="visible")
+    hovered = int(tip.inner_text().split()[0][1:])  # at half width the pointer may hit a neighbour of #123
+    page.wait_for_function(f"(i) => JSON.stringify(({LINKED_JS})()) === JSON.stringify([i])", arg=hovered)
+    page.screenshot(path=str(shots / "explorer-compare.png"), full_page=False)
+    page.mouse.move(5, 5)  # off the map: the mark goes
+    page.wait_for_function(f"() => JSON.stringify(({LINKED_JS})()) === '[]'")
+    caption = page.locator("#explorer-disagree .caption-label").first.inner_text()
+    page.locator("#explorer-disagree .thumbnail-item").first.click()
+    index = int(caption.split()[0][1:])
+    page.get_by_text(f"Test digit #{index}").wait_for(state="visible")
+    page.wait_for_function(
+        "(i) => document.querySelector('#latent-map-2 .js-plotly-plot')._lmData.overlay.point?.index === i",
+        arg=index,
+    )
+    assert f"compare={other}" in page.locator("#explorer-link textarea").input_value()
+
+
 # What an output shows: a Markdown block's text, or the address of an image (a new image is a new file)
 SHOWN_JS = """(sel) => {
   const el = document.querySelector(sel);

@@ -131,9 +131,25 @@ def test_share_links_round_trip():
         {"model": "autoencoder", "proj": "tsne", "dim": 2, "color": "correct", "point": 7, "digits": "test"},
         {"model": NAMES[-1], "proj": "umap", "dim": 3, "color": "label", "point": -1, "digits": "test"},
         {"model": "autoencoder", "proj": "pca", "dim": 2, "color": "pred", "point": 61234, "digits": "all"},
+        {
+            "model": "autoencoder",
+            "proj": "umap",
+            "dim": 2,
+            "color": "label",
+            "point": 3,
+            "digits": "test",
+            "compare": NAMES[-1],
+        },
     ):
+        view = {"compare": "", **view}
         query = latents.share_query(
-            view["model"], view["proj"], view["dim"], view["color"], view["point"], view["digits"]
+            view["model"],
+            view["proj"],
+            view["dim"],
+            view["color"],
+            view["point"],
+            view["digits"],
+            view["compare"],
         )
         assert latents.parse_query(dict(urllib.parse.parse_qsl(query[1:]))) == view
     assert latents.parse_query({}) is None  # a plain visit opens the default tab
@@ -227,7 +243,49 @@ BAD = [
         ("autoencoder", "umap", 2, "label", 70_000, "all"),
         "whole number from 0 to 69999|greater than maximum",
     ),
+    ("/explorer_compare", ("autoencoder", "autoencoder", "umap", 2, "label", "same", -1), "other than"),
+    ("/explorer_compare", ("autoencoder", "nope", "umap", 2, "label", "same", -1), "not in the list|Unknown"),
+    ("/explorer_compare", ("autoencoder", NAMES[-1], "umap", 2, "label", "x", -1), "not in the list|Unknown"),
 ]
+
+
+def test_neighbourhood_agreement():
+    """Jaccard overlap by hand; a model agrees with itself everywhere; the stored lists are the
+    nearest test latents."""
+    a = torch.tensor([[1, 2, 3], [4, 5, 6]])
+    b = torch.tensor([[3, 2, 9], [7, 8, 0]])
+    assert latents.jaccard(a, b).tolist() == [pytest.approx(2 / 4), 0.0]
+    assert bool((latents.agreement("autoencoder", "autoencoder") == 1).all())
+    m = latents.load_map("autoencoder")
+    near = torch.cdist(m.latents[:50], m.latents)
+    near[torch.arange(50), torch.arange(50)] = float("inf")
+    assert bool((latents.knn("autoencoder")[:50, 0] == near.argmin(1)).all())
+
+
+def test_compare_two_models(client):
+    """The second map (coloured by agreement or as the first, the point marked), the agreement's
+    mean, its histogram, the least agreed digits and a link naming both models."""
+    other = NAMES[-1]
+    value, text, hist, gallery, link = client.predict(
+        "autoencoder", other, "umap", 2, "label", "agreement", 7, api_name="/explorer_compare"
+    )
+    data = json.loads(value)
+    agree = latents.agreement("autoencoder", other)
+    assert data["model"] == other and data["colour"] == "agreement" and len(data["v"]) == 10_000
+    assert data["v"][:5] == pytest.approx(agree[:5].tolist(), abs=1e-4)
+    assert data["overlay"]["point"]["index"] == 7
+    assert f"{float(agree.mean()):.3f}" in text
+    assert sum(row[1] for row in hist["data"]) == 10_000
+    worst = int(torch.argmin(agree))
+    assert len(gallery) == 24 and gallery[0]["caption"].startswith(f"#{worst} ")
+    assert "compare=" + other in link and "point=7" in link
+    same = json.loads(
+        client.predict("autoencoder", other, "umap", 2, "pred", "same", -1, api_name="/explorer_compare")[0]
+    )
+    assert same["colour"] == "pred" and "v" not in same
+    client.predict(
+        "autoencoder", "", "umap", 2, "label", "same", -1, api_name="/explorer_compare"
+    )  # none: no error
 
 
 @pytest.mark.parametrize("api, args, message", BAD)

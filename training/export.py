@@ -47,6 +47,7 @@ DIMS = {"umap": (2, 3), "pca": (2, 3), "tsne": (2,)}
 # 70k points takes far longer than UMAP on two cores)
 DIMS_ALL = {"umap": (2,), "pca": (2,)}
 SPLITS = ("test", "all")
+KNN_STORED = 15  # nearest test latents stored per test digit: the explorer compares two models' lists
 SETTINGS = {
     "seed": 0,
     "trustworthiness_k": 15,
@@ -118,6 +119,11 @@ def build_map(
     tensors = {"latents": latents, "labels": labels.to(torch.int64), "pred": pred.to(torch.int64)}
     if isinstance(model, NeuronCode):
         tensors["neuron"] = latents.argmax(1)
+    if n_test is None or n_test == len(images):  # the test map: each digit's nearest test latents
+        # for the explorer's neighbourhood agreement of two models (explorer/latents/compare.py)
+        tensors["knn"] = projection.neighbours(latents, latents, KNN_STORED, exclude_self=True)[1].to(
+            torch.int16
+        )
     quality = {
         "latent_knn5": round(projection.knn_accuracy(latents, labels, SETTINGS["knn_k"]), 2),
         "pred_source": source,

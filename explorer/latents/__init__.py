@@ -10,9 +10,11 @@ digits, whose latents the test map stores.
 
 maps.py: the map data; sprites.py: sprite sheets and the served scripts; scatter.py: a view as JSON,
 its quality table and share links; handlers.py: the handlers, each returning a named result;
-layout.py: the tab's components and events.
+compare.py: a second model beside the first and their neighbourhood agreement; layout.py: the
+tab's components and events.
 """
 
+from .compare import Compared, agreement, compare, compare_view, jaccard, knn
 from .handlers import (
     MAX_SELECTION,
     N_NEIGHBOURS,
@@ -58,6 +60,12 @@ from .scatter import _points_json, map_json, parse_query, quality_text, share_qu
 from .sprites import STATIC, plotly_js, served_scripts, sprite_dir, sprite_paths
 
 __all__ = [
+    "Compared",
+    "agreement",
+    "compare",
+    "compare_view",
+    "jaccard",
+    "knn",
     "COLOURS",
     "CSS",
     "DIGITS",

@@ -36,7 +36,7 @@ from .sprites import latent_map_js, plotly_js, sprite_paths
 
 N_NEIGHBOURS = 8  # shown for a clicked point and for a drawn digit
 MAX_SELECTION = 70_000
-DEFAULT_VIEW = {"proj": "umap", "dim": 2, "color": "label", "point": 0, "digits": "test"}
+DEFAULT_VIEW = {"proj": "umap", "dim": 2, "color": "label", "point": 0, "digits": "test", "compare": ""}
 
 
 class View(NamedTuple):
@@ -90,6 +90,7 @@ class Restored(NamedTuple):
     colour: str
     point: int
     digits: str
+    compare: str  # the model shown beside it ("" for none)
     view: View
     point_view: PointView | None
 
@@ -368,7 +369,8 @@ def restore(request: gr.Request) -> Restored | None:
     # the inspector is never empty on load: the link's point, else the first digit
     asked = shown["point"] if shown["point"] >= 0 else DEFAULT_VIEW["point"]
     proj, dim, colour, point = usable(m, shown["proj"], shown["dim"], shown["color"], asked)
-    controls = (shown["model"], proj, dim, colour, point, digits)
+    other = shown["compare"] if shown["compare"] != shown["model"] else ""
+    controls = (shown["model"], proj, dim, colour, point, digits, other)
     if point >= 0:
         at = point_view(shown["model"], proj, dim, colour, point, digits)
         return Restored(
@@ -385,6 +387,13 @@ def warm() -> None:
         except gr.Error:
             pass
     sprite_paths("all" if any(has_all(n) for n in available()) else "test")
+    from .compare import knn  # not at the top: compare.py builds on this module
+
+    for name in available():  # each model's neighbour lists, for a comparison of two models
+        try:
+            knn(name)
+        except gr.Error:
+            pass
     if suspects.has_scores():
         for which in ("test", "train"):
             suspects.suspects(which)

@@ -5,6 +5,7 @@ import gradio as gr
 
 from ..inputs import draw_or_upload, on_stroke
 from ..outputs import outputs, updates
+from .compare import COMPARE_COLOURS, Compared, K, compare_view, disagreement_point
 from .handlers import (
     MAX_SELECTION,
     N_NEIGHBOURS,
@@ -41,7 +42,7 @@ CSS = (
     "#explorer-neighbours .caption-label, #explorer-placed .caption-label, #explorer-suspects .caption-label "
     "{ max-width: calc(100% - 4px); }\n"
     "@media (max-width: 640px) {"
-    " #explorer-main, #explorer-map-column { display: contents; }"
+    " #explorer-main, #explorer-map-column, #explorer-maps { display: contents; }"
     " #latent-map { order: -2; }"
     " #explorer-controls { order: -1; }"
     " #latent-map .html-container { min-height: 0 !important; }"
@@ -92,17 +93,38 @@ def build(demo: gr.Blocks, tabs: gr.Tabs, mine: gr.State):
         # a dropdown: nine colourings (four by class, five scores) would fill a phone screen as radios
         colour = gr.Dropdown(COLOURS, value="label", label="Colour by", scale=3)
         digits = gr.Radio(DIGITS, value="test", label="Digits", scale=2)
+        other = gr.Dropdown([("none", "")] + names, value="", label="Compare with", scale=2)
     with gr.Row(elem_id="explorer-main"):
         with gr.Column(scale=3, elem_id="explorer-map-column"):
             head = "".join(f"<script src='{file_url(path)}'></script>" for path in scripts)
-            scatter = gr.HTML(
-                value="",
-                html_template="<div class='lm-plot' style='width:100%;height:640px'></div>",
-                js_on_load=ON_LOAD,
-                head=head,
-                elem_id="latent-map",
-                min_height=640,
-            )
+            plot = {"html_template": "<div class='lm-plot' style='width:100%;height:640px'></div>"}
+            with gr.Row(elem_id="explorer-maps"):
+                scatter = gr.HTML(
+                    value="", js_on_load=ON_LOAD, head=head, elem_id="latent-map", min_height=640, **plot
+                )
+                # the second model's map (explorer/latents/compare.py), shown while one is chosen
+                with gr.Column(visible=False) as second:
+                    scatter2 = gr.HTML(
+                        value="", js_on_load=ON_LOAD, elem_id="latent-map-2", min_height=640, **plot
+                    )
+            with gr.Column(visible=False) as compare_panel:
+                by = gr.Radio(COMPARE_COLOURS, value="same", label="Colour the second map by")
+                agree_text = gr.Markdown(elem_id="explorer-agreement")
+                with gr.Row():
+                    agree_hist = gr.BarPlot(
+                        x="shared neighbours",
+                        y="test digits",
+                        height=220,
+                        sort=[str(k) for k in range(K + 1)],
+                        label=f"Test digits by the number of their {K} nearest neighbours both latents share",
+                    )
+                    disagree = gr.Gallery(
+                        label="Least agreement (#index · digit · Jaccard)",
+                        columns=6,
+                        height=220,
+                        format="png",
+                        elem_id="explorer-disagree",
+                    )
             quality = gr.Markdown()
         with gr.Column(scale=2):
             with gr.Row():
@@ -192,6 +214,9 @@ def build(demo: gr.Blocks, tabs: gr.Tabs, mine: gr.State):
     selection_out = outputs(Selection, grid=sel_grid, text=sel_text, csv=sel_csv)
     placed_out = outputs(Placed, scatter=scatter, seen=seen, text=placed_text, gallery=placed_gallery)
     suspects_out = outputs(Suspects, gallery=suspect_gallery, text=suspect_text, csv=suspect_csv)
+    compared_out = outputs(
+        Compared, scatter=scatter2, text=agree_text, histogram=agree_hist, gallery=disagree, link=link
+    )
 
     def opened(request: gr.Request):
         """On page load: the view a shared link names, or the default view."""
@@ -199,6 +224,7 @@ def build(demo: gr.Blocks, tabs: gr.Tabs, mine: gr.State):
         if r is None:  # no map to show: the page stays as it is
             return gr.skip()
         out = {model: r.model, proj: r.proj, dim: r.dim, colour: r.colour, point: r.point, digits: r.digits}
+        out[other] = r.compare
         if r.select_tab:
             out[tabs] = gr.update(selected="latent_explorer")
         out |= updates(r.view, **shown)
@@ -254,7 +280,35 @@ def build(demo: gr.Blocks, tabs: gr.Tabs, mine: gr.State):
     demo.load(
         opened,
         None,
-        [tabs, *controls, point, digits, *view_out, *point_panel.values()],
+        [tabs, *controls, point, digits, other, *view_out, *point_panel.values()],
         api_name=False,
+    )
+    # ---- a second model beside the first ----
+    other.change(
+        lambda o: (gr.update(visible=bool(o)), gr.update(visible=bool(o))),
+        other,
+        [second, compare_panel],
+        api_name=False,
+        queue=False,
+    )
+
+    # the second map follows the first (its view, its point), and nothing happens while none is chosen
+    gr.on(
+        [c.change for c in (model, other, proj, dim, colour, by, point)],
+        compare_view,
+        [model, other, proj, dim, colour, by, point],
+        compared_out,
+        api_name="explorer_compare",
+        trigger_mode="always_last",
+        show_progress="minimal",
+    )
+    scatter2.pick(point_clicked, None, point, api_name=False).then(
+        point_view, [*controls, point, digits], point_out, api_name=False
+    )
+    scatter2.lasso(selection_clicked, None, selected, api_name=False).then(
+        selection, [model, proj, dim, selected, digits], selection_out, api_name=False
+    )
+    disagree.select(disagreement_point, [model, other], point, api_name=False).then(
+        point_view, [*controls, point, digits], point_out, api_name=False
     )
     return {"model": model, "scatter": scatter, "point": point, "link": link}

@@ -49,6 +49,7 @@ class Map:
     stale: str | None  # a warning when the map was made from another checkpoint than the one served
     split: str  # "test" or "all"
     n_test: int  # points 0..n_test-1 are test digits, the rest training digits
+    knn: torch.Tensor | None = None  # (n_test, k) each test digit's nearest test latents, if exported
 
 
 def explored() -> list[str]:
@@ -101,6 +102,7 @@ def _load(name: str, split: str = "test") -> Map:
         warning,
         split,
         n_test,
+        t["knn"].long() if "knn" in t and split == "test" else None,
     )
 
 

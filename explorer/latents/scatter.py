@@ -125,14 +125,16 @@ def quality_text(name: str, digits: str = "test") -> str:
 # ---- share links -------------------------------------------------------------------------------
 
 
-def share_query(name, proj, dim, colour, point, digits="test") -> str:
+def share_query(name, proj, dim, colour, point, digits="test", compare="") -> str:
     """The query string that reopens this view (the tab, model, projection, dimension, colouring,
-    selected point and, for the map of all digits, the digit set)."""
+    selected point and, for the map of all digits, the digit set; the model compared with, if any)."""
     q = {"tab": "explorer", "model": name, "proj": proj, "dim": int(dim), "color": colour}
     if point is not None and point >= 0:
         q["point"] = int(point)
     if digits == "all":
         q["digits"] = "all"
+    if compare:
+        q["compare"] = compare
     return "?" + urllib.parse.urlencode(q)
 
 
@@ -150,6 +152,7 @@ def parse_query(params) -> dict | None:
         "color": params.get("color") if params.get("color") in dict(COLOURS).values() else "label",
         "point": -1,
         "digits": "all" if params.get("digits") == "all" else "test",
+        "compare": params.get("compare") if params.get("compare") in names else "",
     }
     if str(params.get("point", "")).isdigit():
         view["point"] = int(params["point"])

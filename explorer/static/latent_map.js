@@ -75,7 +75,29 @@
     if (ov.neighbours && ov.neighbours.length) mark("neighbours", ov.neighbours, "circle-open", three ? 5 : 12, "#000");
     if (ov.point) mark("selected point", [ov.point], three ? "diamond" : "star", three ? 6 : 18, "#ffd400");
     if (ov.drawn) mark("your digit", [ov.drawn], three ? "cross" : "x", three ? 7 : 20, "#ff00ff");
+    // last: the digits pointed at or selected in another map on the page (linked brushing), filled by link()
+    out.push({type: three ? "scatter3d" : "scattergl", mode: "markers", name: "linked", showlegend: false,
+      hoverinfo: "none", customdata: [], x: [], y: [], ...(three ? {z: []} : {}),
+      marker: {size: three ? 6 : 14, symbol: "circle-open", color: "#e11d48", line: {width: 3, color: "#e11d48"}}});
     return out;
+  }
+
+  // every map drawn on the page: pointing at or selecting digits in one marks the same digits in the
+  // others (the same index is the same digit in every model's map), and the legend's toggles follow
+  const maps = new Set();
+  let syncing = false;
+
+  function others(el) {
+    return [...maps].filter(o => o !== el && o.isConnected && o._lmData && o.data);
+  }
+
+  function link(el, ids) {
+    for (const o of others(el)) {
+      const d = o._lmData, keep = ids.filter(i => i < d.x.length), k = o.data.length - 1;
+      const update = {customdata: [keep], x: [keep.map(i => d.x[i])], y: [keep.map(i => d.y[i])]};
+      if (d.dim === 3) update.z = [keep.map(i => d.z[i])];
+      Plotly.restyle(o, update, [k]);
+    }
   }
 
   function render(el, data, handlers) {
@@ -97,6 +119,7 @@
     Plotly.react(el, traces(data), layout, {displaylogo: false, responsive: true, scrollZoom: true});
     el._lmData = data;
     el._lmHandlers = handlers || {};
+    maps.add(el);
     if (el._lmBound) return;
     el._lmBound = true; // plotly keeps its listeners across react(), so they are added once
     // capture phase: the pointer's position is known before plotly's own handlers raise a hover
@@ -106,8 +129,21 @@
       if (ev.event && ev.event.clientX !== undefined) el._lmMouse = [ev.event.clientX, ev.event.clientY];
       const i = ev.points[0].customdata;
       tooltip(el, el._lmData, i === null || i === undefined ? null : i);
+      link(el, i === null || i === undefined ? [] : [i]);
     });
-    el.on("plotly_unhover", () => tooltip(el, el._lmData, null));
+    el.on("plotly_unhover", () => { tooltip(el, el._lmData, null); link(el, []); });
+    el.on("plotly_restyle", ([update]) => {
+      // a legend toggle hides or shows a digit's trace: the same digit's trace in the other maps too
+      if (syncing || !update || update.visible === undefined) return;
+      syncing = true;
+      try {
+        const shown = Object.fromEntries(el.data.map(t => [t.name, t.visible === undefined ? true : t.visible]));
+        for (const o of others(el)) {
+          const idx = o.data.map((t, k) => k).filter(k => o.data[k].name in shown && o.data[k].name !== "linked");
+          if (idx.length) Plotly.restyle(o, {visible: idx.map(k => shown[o.data[k].name])}, idx);
+        }
+      } finally { syncing = false; }
+    });
     el.on("plotly_click", ev => {
       const i = ev.points[0].customdata;
       // a touch screen has no hover: a tap shows the digit's tip as a pointer resting there would
@@ -117,8 +153,9 @@
     });
     el.on("plotly_selected", ev => {
       if (!ev || !el._lmHandlers.select) return;
-      const ids = ev.points.map(p => p.customdata).filter(i => i !== null && i !== undefined);
-      el._lmHandlers.select([...new Set(ids)]);
+      const ids = [...new Set(ev.points.map(p => p.customdata).filter(i => i !== null && i !== undefined))];
+      link(el, ids);
+      el._lmHandlers.select(ids);
     });
   }
 
