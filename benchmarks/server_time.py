@@ -122,6 +122,16 @@ def main():
                 ("autoencoder", "umap", 2, "label"),
             ),
         ]
+    if {"autoencoder", "vae"} <= set(names):  # two models side by side (neighbour lists warmed up)
+        latents.knn("autoencoder"), latents.knn("vae")
+        cases.append(
+            (
+                "autoencoder vs vae: compare (new pair)",
+                "explorer",
+                lambda *a: (latents.agreement.cache_clear(), latents.compare(*a)),
+                ("autoencoder", "vae", "umap", 2, "label", "agreement", 5),
+            )
+        )
     if "autoencoder" in names and latents.suspects.has_scores():  # the data-quality lens
         cases += [
             (
