@@ -31,7 +31,9 @@ BENCHMARKS = {  # name -> flags; the fast ones first
     "latency": ["--calls", "30"],
     "load": ["--clients", "16", "--requests", "50"],
     "handwriting": [],
+    "soak": ["--clients", "16", "--minutes", "30"],
 }
+SCRIPTS = {"soak": "load"}  # a table whose script is another's, run with other flags
 
 
 def markers(name: str) -> tuple[str, str]:
@@ -41,7 +43,7 @@ def markers(name: str) -> tuple[str, str]:
 def run(name: str) -> str:
     """Run one benchmark; its output from the first table line on, under a line naming the run."""
     python = os.path.relpath(sys.executable, ROOT) if sys.executable.startswith(str(ROOT)) else "python"
-    cmd = [python, f"benchmarks/{name}.py", *BENCHMARKS[name]]
+    cmd = [python, f"benchmarks/{SCRIPTS.get(name, name)}.py", *BENCHMARKS[name]]
     load = os.getloadavg()[0]
     when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     t0 = time.perf_counter()
