@@ -378,6 +378,11 @@ def test_explorer_compares_two_models(page, shots, server_url):
         "(o) => document.querySelector('#latent-map-2 .js-plotly-plot')?._lmData?.model === o", arg=other
     )
     page.locator("#explorer-agreement").get_by_text("share on average").wait_for()
+    # the first map has followed its box, now half as wide
+    page.wait_for_function(
+        "() => { const el = document.querySelector('#latent-map .js-plotly-plot');"
+        " return el._fullLayout && Math.abs(el._fullLayout.width - el.clientWidth) < 2; }"
+    )
     x, y = page.evaluate(POINT_XY, 123)
     page.mouse.move(x, y)
     tip = page.locator("#latent-map .lm-tip")

@@ -3,6 +3,7 @@
 import json
 import urllib.parse
 
+import gradio as gr
 import numpy as np
 import pytest
 import torch
@@ -260,6 +261,16 @@ def test_neighbourhood_agreement():
     near = torch.cdist(m.latents[:50], m.latents)
     near[torch.arange(50), torch.arange(50)] = float("inf")
     assert bool((latents.knn("autoencoder")[:50, 0] == near.argmin(1)).all())
+
+
+def test_the_link_names_the_second_model():
+    from explorer.latents.compare import with_compare
+
+    link = latents.share_query("autoencoder", "umap", 2, "label", 3)
+    named = with_compare(link, "vae")
+    assert latents.parse_query(dict(urllib.parse.parse_qsl(named[1:])))["compare"] == "vae"
+    assert isinstance(with_compare(named, "vae"), type(gr.skip()))  # already named: the change stops
+    assert with_compare(named, "") == link
 
 
 def test_compare_two_models(client):

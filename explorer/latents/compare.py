@@ -3,6 +3,7 @@ spaces agree on each test digit's neighbourhood (the Jaccard overlap of its K ne
 neighbours in either latent itself, not in the 2-d maps)."""
 
 import json
+import urllib.parse
 from functools import cache, lru_cache
 from typing import NamedTuple
 
@@ -114,6 +115,21 @@ def compare_view(name, other, proj, dim, colour, by="same", point=-1):
     if not other:
         return tuple(gr.skip() for _ in Compared._fields)
     return compare(name, other, proj, dim, colour, by, point)
+
+
+def with_compare(link: str, other: str):
+    """The share link `link` naming the second model `other` (none for ""); nothing when it already
+    does, so that the link's own change event stops there. Every handler that answers with a link
+    makes it for the first model alone; this follows each of them."""
+    if not link:
+        return gr.skip()
+    query = dict(urllib.parse.parse_qsl(link.lstrip("?")))
+    if query.get("compare", "") == (other or ""):
+        return gr.skip()
+    query.pop("compare", None)
+    if other:
+        query["compare"] = other
+    return "?" + urllib.parse.urlencode(query)
 
 
 def disagreement_point(name, other, evt: gr.SelectData) -> int:

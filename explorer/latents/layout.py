@@ -5,7 +5,7 @@ import gradio as gr
 
 from ..inputs import draw_or_upload, on_stroke
 from ..outputs import outputs, updates
-from .compare import COMPARE_COLOURS, Compared, K, compare_view, disagreement_point
+from .compare import COMPARE_COLOURS, Compared, K, compare_view, disagreement_point, with_compare
 from .handlers import (
     MAX_SELECTION,
     N_NEIGHBOURS,
@@ -308,6 +308,8 @@ def build(demo: gr.Blocks, tabs: gr.Tabs, mine: gr.State):
     scatter2.lasso(selection_clicked, None, selected, api_name=False).then(
         selection, [model, proj, dim, selected, digits], selection_out, api_name=False
     )
+    # whichever handler answers last with a link (made for the first model), it names the second too
+    gr.on([link.change, other.change], with_compare, [link, other], link, api_name=False, queue=False)
     disagree.select(disagreement_point, [model, other], point, api_name=False).then(
         point_view, [*controls, point, digits], point_out, api_name=False
     )

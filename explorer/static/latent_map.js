@@ -122,6 +122,11 @@
     maps.add(el);
     if (el._lmBound) return;
     el._lmBound = true; // plotly keeps its listeners across react(), so they are added once
+    // plotly's own "responsive" follows the window only: a second map shown beside this one halves
+    // its width without a window resize, so the plot follows its box instead
+    if (window.ResizeObserver) {
+      new ResizeObserver(() => { if (el.isConnected && el.data) Plotly.Plots.resize(el); }).observe(el);
+    }
     // capture phase: the pointer's position is known before plotly's own handlers raise a hover
     el.addEventListener("mousemove", e => { el._lmMouse = [e.clientX, e.clientY]; }, true);
     el.addEventListener("mouseleave", () => tooltip(el, el._lmData, null));
