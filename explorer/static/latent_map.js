@@ -119,13 +119,19 @@
     Plotly.react(el, traces(data), layout, {displaylogo: false, responsive: true, scrollZoom: true});
     el._lmData = data;
     el._lmHandlers = handlers || {};
+    el._lmNarrow = narrow;
     maps.add(el);
     if (el._lmBound) return;
     el._lmBound = true; // plotly keeps its listeners across react(), so they are added once
     // plotly's own "responsive" follows the window only: a second map shown beside this one halves
     // its width without a window resize, so the plot follows its box instead
     if (window.ResizeObserver) {
-      new ResizeObserver(() => { if (el.isConnected && el.data) Plotly.Plots.resize(el); }).observe(el);
+      new ResizeObserver(() => {
+        if (!el.isConnected || !el.data) return;
+        // across the narrow width the legend moves (see render): draw again, else only resize
+        if ((el.clientWidth < 520) !== el._lmNarrow) render(el, el._lmData, el._lmHandlers);
+        else Plotly.Plots.resize(el);
+      }).observe(el);
     }
     // capture phase: the pointer's position is known before plotly's own handlers raise a hover
     el.addEventListener("mousemove", e => { el._lmMouse = [e.clientX, e.clientY]; }, true);
