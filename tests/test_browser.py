@@ -400,7 +400,10 @@ def test_explorer_compares_two_models(page, shots, server_url):
         "(i) => document.querySelector('#latent-map-2 .js-plotly-plot')._lmData.overlay.point?.index === i",
         arg=index,
     )
-    assert f"compare={other}" in page.locator("#explorer-link textarea").input_value()
+    # the link is named for the second model by an event that follows the point's own answer
+    page.wait_for_function(
+        "(o) => document.querySelector('#explorer-link textarea').value.includes('compare=' + o)", arg=other
+    )
 
 
 # What an output shows: a Markdown block's text, or the address of an image (a new image is a new file)

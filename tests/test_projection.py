@@ -84,7 +84,12 @@ def test_export_writes_finite_maps_of_the_right_shape(tmp_path):
     with safe_open(str(out), framework="pt") as f:
         keys, header = set(f.keys()), f.metadata()
         tensors = {k: f.get_tensor(k) for k in keys}
-    assert {"latents", "labels", "pred", "tsne_2d", "latent_2d"} == keys
+    assert {"latents", "labels", "pred", "tsne_2d", "latent_2d", "knn"} == keys
+    # each test digit's nearest other test latents, nearest first, for the explorer's comparison
+    knn = tensors["knn"].long()
+    assert knn.shape == (200, export.KNN_STORED) and not (knn == torch.arange(200)[:, None]).any()
+    d = torch.cdist(tensors["latents"], tensors["latents"]).fill_diagonal_(float("inf"))
+    assert torch.equal(knn[:, 0], d.argmin(1))
     for k in ("tsne_2d", "latent_2d"):
         assert tensors[k].shape == (200, 2) and torch.isfinite(tensors[k]).all()
     assert torch.equal(tensors["latent_2d"], tensors["latents"])
