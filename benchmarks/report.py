@@ -31,6 +31,7 @@ BENCHMARKS = {  # name -> flags; the fast ones first
     "latency": ["--calls", "30"],
     "load": ["--clients", "16", "--requests", "50"],
     "handwriting": [],
+    "explorer_browser": [],
     "soak": ["--clients", "16", "--minutes", "30"],
 }
 SCRIPTS = {"soak": "load"}  # a table whose script is another's, run with other flags

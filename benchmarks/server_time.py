@@ -40,6 +40,14 @@ def uncached_view(name, proj, dim, colour, digits="test"):
     return latents.view(name, proj, dim, colour, -1, digits)
 
 
+def first_film(name):
+    """Switching to a model's film the first time: its frames read and written for the browser."""
+    for cached in (latents.film._load, latents.film.film_file, latents._points_json):
+        cached.cache_clear()
+    latents.film.film_file(name).unlink(missing_ok=True)
+    return latents.view(name, "film", 2, "label", -1)
+
+
 def canvas_file(digit: torch.Tensor, folder: Path) -> dict:
     """What a canvas's live event carries for `digit` drawn on it: the record of a 280x280 RGBA
     PNG, black ink on a transparent canvas."""
@@ -132,6 +140,16 @@ def main():
                 ("autoencoder", "vae", "umap", 2, "label", "agreement", 5),
             )
         )
+    for name in [n for n in names if latents.film.has_film(n)]:  # a model's training as a film
+        cases += [
+            (f"{name}: switch to its training film (first visit)", "explorer", first_film, (name,)),
+            (
+                f"{name}: click a point of its film",
+                "explorer",
+                latents.point_view,
+                (name, "film", 2, "label", 42),
+            ),
+        ]
     if "autoencoder" in names and latents.suspects.has_scores():  # the data-quality lens
         cases += [
             (

@@ -32,6 +32,7 @@ IGNORE = [
     "*.tmp",
     "screenshots/tmp/*",
     "checkpoints/*.state.safetensors",  # resumable training state, not served
+    "checkpoints/*.snapshots.safetensors",  # latents recorded while training; the app reads the films
 ]
 
 

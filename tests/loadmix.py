@@ -50,6 +50,9 @@ def mixed_requests(folder: Path) -> list[tuple[str, tuple, str]]:
     if "vae" in latents.available():  # two models side by side
         pair = ("autoencoder", "vae", "umap", 2, "label", "agreement", 5)
         out.append(("explorer-compare", pair, "/explorer_compare"))
+    films = [n for n in latents.available() if latents.film.has_film(n)]
+    if films:  # a point of a training film
+        out.append(("explorer-film", (films[0], "film", 2, "label", 77), "/explorer_point"))
     return out
 
 
@@ -71,7 +74,7 @@ class AnswerKey:
             return hashlib.sha256(np.asarray(Image.open(result[0])).tobytes()).hexdigest(), result[1]
         if name == "neurons-drawing":  # the digit as seen, activations, winner
             return str(result[1]), result[2]
-        if name == "explorer-point":  # map, digit, reconstruction, text, neighbours, code, link
+        if name in ("explorer-point", "explorer-film"):  # map, digit, recon, text, neighbours, code, link
             return result[0], result[3], result[5], result[6], tuple(g["caption"] for g in result[4])
         if name == "explorer-suspects":  # gallery, text, ranking CSV
             return tuple(g["caption"] for g in result[0]), result[1], Path(result[2]).read_text()

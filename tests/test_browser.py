@@ -5,6 +5,7 @@ Screenshots go to $SCREENSHOT_DIR when set (the README's come from
 """
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,15 +15,8 @@ from explorer import latents, runtime
 from explorer.latents import suspects
 from training.projection import neighbours
 
-CHROMIUM = Path("/usr/bin/chromium")
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from common import CHROMIUM, CHROMIUM_FLAGS  # noqa: E402  (benchmarks/ is a folder of scripts)
 
 pytestmark = [
     pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (apt-get install chromium)"),
@@ -35,7 +29,7 @@ def page(server_url):
     playwright = pytest.importorskip("playwright.sync_api")
     url = server_url
     with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.set_default_timeout(60_000)
         page.goto(url)
@@ -283,7 +277,7 @@ def test_explorer_map_of_all_digits_shows_training_digits(page, shots, server_ur
     page.wait_for_function(
         "() => document.querySelector('#latent-map .js-plotly-plot')?._lmData?.digits === 'all'"
     )
-    assert page.get_by_label("All 70,000 (test, then train)").is_checked()
+    assert page.locator("#explorer-digits input").input_value() == "All 70,000 (test, then train)"
     # the training digit (of the first 10,000) farthest from any other point, so that it is the one hovered
     coords = latents.load_map("autoencoder", "all").coords["umap_2d"]
     gap, _ = neighbours(coords, coords[10_000:20_000], 1, own=torch.arange(10_000, 20_000))
@@ -527,6 +521,97 @@ def test_a_drawn_digit_travels_to_the_other_tabs(live_page):
         page.locator("button[role=tab]:visible", has_text="Your digit").first.click()
         button = page.locator("button:visible", has_text="Read the neurons: your digit")
         assert changes(page, "#neurons-winner", button.click)
+
+
+@pytest.mark.skipif(not latents.available(), reason="no explorer maps (python -m training export)")
+def test_explorer_filters_jumps_and_shades_density(page, server_url):
+    """Show only a digit, a prediction or the wrong ones: the others fade and the bar counts what is
+    shown, as the map's labels and predictions say; a density layer goes under the points; an index
+    typed into "go to" opens that digit in the inspector."""
+    name = latents.available()[0]
+    m = latents.load_map(name)
+    page.goto(f"{server_url}?tab=explorer&model={name}&proj=umap&dim=2&color=label&point=5")
+    page.wait_for_function("() => document.querySelector('#latent-map .js-plotly-plot')?._lmData")
+    bar, count = "#latent-map .lm-filter", "#latent-map .lm-f-count"
+    page.wait_for_selector(f"{count}:has-text('10,000 of 10,000 shown')")
+    page.select_option(f"{bar} .lm-f-label", "3")
+    want = int((m.labels == 3).sum())
+    page.wait_for_selector(f"{count}:has-text('{want:,} of 10,000 shown')")
+    faded = page.evaluate(
+        "() => document.querySelector('#latent-map .js-plotly-plot').data"
+        ".filter(t => t.name !== undefined && /^[0-9]$/.test(t.name))"
+        ".map(t => [t.name, (t.selectedpoints || []).length])"
+    )
+    assert dict(faded) == {str(d): (want if d == 3 else 0) for d in range(10)}
+    page.locator(f"{bar} .lm-f-wrong").check()
+    want = int(((m.labels == 3) & (m.pred != 3)).sum())
+    page.wait_for_selector(f"{count}:has-text('{want:,} of 10,000 shown')")
+    page.select_option(f"{bar} .lm-f-label", "")
+    page.locator(f"{bar} .lm-f-density").check()
+    page.wait_for_function(
+        "() => document.querySelector('#latent-map .js-plotly-plot').data[0].type === 'histogram2dcontour'"
+    )
+    page.locator(f"{bar} .lm-f-density").uncheck()
+    page.locator(f"{bar} .lm-f-wrong").uncheck()
+    page.wait_for_selector(f"{count}:has-text('10,000 of 10,000 shown')")
+    page.locator(f"{bar} .lm-f-jump").fill("4321")
+    page.locator(f"{bar} .lm-f-jump").press("Enter")
+    page.get_by_text("Test digit #4321").wait_for(state="visible")
+
+
+FILMS = [n for n in latents.available() if latents.film.has_film(n)]
+MAP_EL = "document.querySelector('#latent-map .js-plotly-plot')"
+
+
+def shown_at(page, i: int) -> list[float]:
+    """Point i where the map has it now, and where its plotly trace has it (hover reads that)."""
+    return page.evaluate(
+        f"""(i) => {{ const el = {MAP_EL}, d = el._lmData;
+        const t = el.data.find(t => t.customdata && t.customdata.includes(i) && t.name !== 'linked');
+        const k = t.customdata.indexOf(i);
+        return [d.x[i], d.y[i], t.x[k], t.y[k]]; }}""",
+        i,
+    )
+
+
+@pytest.mark.skipif(not FILMS, reason="no training film (python -m training export NAME --dynamics)")
+def test_explorer_film_scrubs_and_plays(page, shots, server_url):
+    """A link opens a model's training film on its frame; hover reads that frame; scrubbing to the
+    last frame moves the points to the trained map and the link follows; play paints frames."""
+    name = FILMS[0]
+    film = latents.film.load_film(name)
+    last = film.frames - 1
+    page.goto(f"{server_url}?tab=explorer&model={name}&proj=film&dim=2&color=label&point=5&frame=0")
+    page.wait_for_function(f"() => {MAP_EL}?._lmFrames && {MAP_EL}._lmFrame === 0")
+    # the digit farthest from any other in the first frame, so that the pointer finds it
+    first = film.coords[0]
+    gap, _ = neighbours(first, first, 1, exclude_self=True)
+    i = int(gap[:, 0].argmax())
+    # half a step of the int16 quantisation over the film's box, and float32 in the page
+    step = float((film.coords.amax((0, 1)) - film.coords.amin((0, 1))).max()) / 60_000 + 1e-4
+    x, y, tx, ty = shown_at(page, i)
+    assert abs(x - float(first[i, 0])) <= step and abs(ty - float(first[i, 1])) <= step and (x, y) == (tx, ty)
+    hover(page, i, f"#{i} digit {int(runtime.test_set().labels[i])}", "test-sprite")
+    page.screenshot(path=str(shots / "explorer-film.png"), full_page=False)
+    # scrub to the end: the slider's input paints, its change settles (one restyle)
+    page.evaluate(
+        "() => { const s = document.querySelector('#latent-map .lm-frame'); s.value = s.max;"
+        " s.dispatchEvent(new Event('input')); s.dispatchEvent(new Event('change')); }"
+    )
+    page.wait_for_function(f"() => {MAP_EL}._lmFrame === {last}")
+    x1, y1, tx1, ty1 = shown_at(page, i)
+    assert abs(x1 - float(film.coords[last, i, 0])) <= step and (x1, y1) == (tx1, ty1)
+    assert abs(x1 - x) + abs(y1 - y) > 0.05, "the points moved between the first and the last frame"
+    page.wait_for_function(
+        f"() => document.querySelector('#explorer-link textarea').value.includes('frame={last}')"
+    )
+    assert "frame " + str(last) in page.locator("#latent-map .lm-frame-text").inner_text()
+    # play from the start: frames are painted, and the film comes to rest on its last frame
+    page.evaluate(f"() => LatentMap.settle({MAP_EL}, 0)")
+    page.evaluate(f"() => {{ {MAP_EL}._lmPaints = 0; }}")
+    page.locator("#latent-map .lm-play").click()
+    page.wait_for_function(f"() => {MAP_EL}._lmPaints > 10")
+    page.wait_for_function(f"() => !{MAP_EL}._lmPlaying && {MAP_EL}._lmFrame === {last}", timeout=120_000)
 
 
 PHONE = {"width": 390, "height": 844}

@@ -1,6 +1,7 @@
 """The Latent explorer: the committed maps, the handlers through gradio_client, share links, bad input."""
 
 import json
+import re
 import urllib.parse
 
 import gradio as gr
@@ -142,7 +143,7 @@ def test_share_links_round_trip():
             "compare": NAMES[-1],
         },
     ):
-        view = {"compare": "", **view}
+        view = {"compare": "", "frame": None, **view}
         query = latents.share_query(
             view["model"],
             view["proj"],
@@ -151,6 +152,7 @@ def test_share_links_round_trip():
             view["point"],
             view["digits"],
             view["compare"],
+            view["frame"],
         )
         assert latents.parse_query(dict(urllib.parse.parse_qsl(query[1:]))) == view
     assert latents.parse_query({}) is None  # a plain visit opens the default tab
@@ -201,8 +203,20 @@ def test_exported_page_is_standalone(client):
     assert "gradio_api" not in page and "http://" not in page.split("<script>", 1)[0]
 
 
+def test_exported_pair_carries_both_maps(client):
+    other = NAMES[-1]
+    page = open(
+        client.predict("autoencoder", "umap", 2, "label", "test", other, api_name="/explorer_export")
+    ).read()
+    assert page.count("LatentMap.render(") == 2 and "id='map'" in page and "id='map1'" in page
+    data = [json.loads(v) for v in re.findall(r"const data\d = (\{.*?\});\n", page)]
+    assert [d["model"] for d in data] == ["autoencoder", other] and all(d["digits"] == "test" for d in data)
+
+
 BAD = [
     ("/explorer_view", ("nope", "umap", 2, "label", -1), "Unknown model|not in the list of choices"),
+    ("/explorer_export", ("autoencoder", "umap", 2, "label", "test", "autoencoder"), "Compare with one of"),
+    ("/explorer_export", ("autoencoder", "umap", 2, "label", "all", NAMES[-1]), "compared on the 10,000"),
     (
         "/explorer_view",
         ("autoencoder", "mds", 2, "label", -1),
@@ -264,13 +278,15 @@ def test_neighbourhood_agreement():
 
 
 def test_the_link_names_the_second_model():
-    from explorer.latents.compare import with_compare
+    from explorer.latents.scatter import with_extras
 
     link = latents.share_query("autoencoder", "umap", 2, "label", 3)
-    named = with_compare(link, "vae")
+    named = with_extras(link, "vae")
     assert latents.parse_query(dict(urllib.parse.parse_qsl(named[1:])))["compare"] == "vae"
-    assert isinstance(with_compare(named, "vae"), type(gr.skip()))  # already named: the change stops
-    assert with_compare(named, "") == link
+    assert isinstance(with_extras(named, "vae"), type(gr.skip()))  # already named: the change stops
+    assert with_extras(named, "") == link
+    # a frame is named only while a film is shown
+    assert isinstance(with_extras(link, "", 5), type(gr.skip()))
 
 
 def test_compare_two_models(client):

@@ -7,6 +7,7 @@ must simply work.
 
 import io
 import itertools
+import json
 import re
 
 import numpy as np
@@ -26,7 +27,7 @@ pytestmark = pytest.mark.skipif(
 CLEAR = re.compile(
     r"Not an image|empty|too large|invalid pixel|must be|Unknown distortion|Upload an image"
     r"|not in the list of choices|greater than|less than|not a valid|NaN|expected|Invalid file type"
-    r"|validation error",
+    r"|validation error|Choose a|whole number|has no|Unknown",
     re.I,
 )
 GOOD = (14, 0.5, 0)  # rows/cols, sigma, seed
@@ -276,3 +277,34 @@ def test_numbers_out_of_range_are_refused(client):
     # healthy and still right after all of it
     summary = client.predict(0, "clamp", *GOOD, api_name="/denoise_test_digit")[5]
     assert "True label: 7" in summary
+
+
+# (model, other, projection, dimension, colouring, colour of the second map, point) for /explorer_compare
+COMPARE_BAD = [
+    *[("autoencoder", o, "umap", 2, "label", "same", 5) for o in ("autoencoder", "nope", 3)],
+    *[(m, "vae", "umap", 2, "label", "same", 5) for m in ("nope", "", None)],
+    ("autoencoder", "vae", "mds", 2, "label", "same", 5),
+    ("autoencoder", "vae", "umap", 7, "label", "same", 5),
+    ("autoencoder", "vae", "umap", 2, "rainbow", "same", 5),
+    ("autoencoder", "vae", "umap", 2, "label", "nope", 5),
+    *[("autoencoder", "vae", "umap", 2, "label", "agreement", p) for p in (-2, 10_000, 10**12)],
+]
+
+
+@pytest.mark.skipif(not {"autoencoder", "vae"} <= set(latents.available()), reason="needs two maps")
+def test_compare_and_film_refuse_bad_input(client):
+    for args in COMPARE_BAD:
+        refused(client, *args, api_name="/explorer_compare")
+    # a film asked of a model that has none, and a point past the film's digits
+    plain = [n for n in latents.available() if not latents.film.has_film(n)]
+    if plain:
+        refused(client, plain[0], "film", 2, "label", -1, api_name="/explorer_view")
+    films = [n for n in latents.available() if latents.film.has_film(n)]
+    if films:
+        refused(client, films[0], "film", 2, "label", 10_000, api_name="/explorer_point")
+        refused(client, films[0], "film", 2, "label", 0, "all", api_name="/explorer_point")
+    # healthy and still right after all of it
+    value, text, *_ = client.predict(
+        "autoencoder", "vae", "umap", 2, "label", "agreement", 5, api_name="/explorer_compare"
+    )
+    assert json.loads(value)["model"] == "vae" and "share on average" in text

@@ -111,7 +111,8 @@ def test_sliders_start_from_the_encoded_digit(client):
     assert np.allclose(values[:2], mu, atol=0.006)  # the sliders hold the posterior mean (2 decimals)
     at_mu = pixels(client.predict("vae2d", 3, *values[:2], 0, 0, 0, 0, 0, 0, api_name="/vae_slide"))
     moved = pixels(client.predict("vae2d", 3, -3.0, 3.0, 0, 0, 0, 0, 0, 0, api_name="/vae_slide"))
-    assert np.abs(at_mu - pixels(values[-1])).max() <= 1 and np.abs(at_mu - moved).max() > 50
+    # the sliders round the mean to 2 decimals: a few grey levels of 255 at most in the decoded digit
+    assert np.abs(at_mu - pixels(values[-1])).max() <= 3 and np.abs(at_mu - moved).max() > 50
 
 
 @trained

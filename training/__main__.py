@@ -5,8 +5,10 @@
     python -m training denoiser --dataset fashion      # -> checkpoints/denoiser_fashion.safetensors
     python -m training vae --recipe '{"train_k": 10}'  # a recipe field that has no flag of its own
     python -m training denoiser --smoke --out /tmp/x.safetensors   # a few batches, for tests
+    python -m training autoencoder --snapshots         # also record the test latents for a training film
     torchrun --standalone --nproc_per_node 2 -m training vae2d     # data-parallel (gloo / nccl)
     python -m training export [names]                  # the explorer's maps (training/export.py)
+    python -m training export autoencoder --dynamics   # its training film (training/dynamics.py)
     python -m training quality                         # strange and mislabelled digits (training/quality.py)
 
 The models and their default recipes are those registered in training/models/ (listed below).
@@ -75,6 +77,16 @@ def parser() -> argparse.ArgumentParser:
         help="stop after the epoch that passes this budget of the run's whole wall time, the sessions "
         "it resumed from included (continue with --resume and a larger budget)",
     )
+    p.add_argument(
+        "--snapshots",
+        type=int,
+        nargs="?",
+        const=8,
+        metavar="POINTS",
+        help="record the test set's latents at the start, at POINTS (default 8) log-spaced steps of the "
+        "first epoch and at every epoch's end, beside the checkpoint in <checkpoint>.snapshots.safetensors "
+        "(a training film: `python -m training export <name> --dynamics`)",
+    )
     return p
 
 
@@ -98,6 +110,8 @@ def main(argv=None):
     if args.dataset and args.dataset not in spec.datasets:
         sets = ", ".join(spec.datasets)
         p.error(f"--dataset {args.dataset} is not supported for {args.model}: it trains on {sets}")
+    if args.snapshots is not None and args.snapshots < 0:
+        p.error("--snapshots takes a number of points >= 0")
     for flag in set(overrides) - fields:
         p.error(f"--{flag.replace('_', '-')} is not supported for {args.model}")
     allowed = fields - {"smoke", *FLAGS}  # those have flags
@@ -119,6 +133,7 @@ def main(argv=None):
         command=command,
         max_minutes=args.max_minutes,
         config=args.config,
+        snapshots=args.snapshots,
     )
     import torch.distributed as dist
 

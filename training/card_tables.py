@@ -205,6 +205,32 @@ def map_table(paths: list[Path], split: str = "test") -> str:
     return "\n".join(rows) + "\n\nMade by " + ", ".join(f"`{c}`" for c in sorted(commands_)) + "."
 
 
+def film_table(paths: list[Path]) -> str:
+    """The training films (checkpoints/<name>.dynamics.safetensors): frames, the kNN-5 accuracy in
+    the latent from the first frame to the last, and how far alignment steadies the frames."""
+    from .dynamics import dynamics_path, read_dynamics
+
+    rows = [
+        "| model | frames | epochs | kNN-5 % in the latent, first -> last frame "
+        "| trustworthiness, last frame | frames by | mean movement per frame, aligned / unaligned "
+        "| made by |",
+        "|---|---:|---:|---|---:|---|---|---|",
+    ]
+    for p in paths:
+        if not dynamics_path(p).exists():
+            continue
+        t, h = read_dynamics(dynamics_path(p))
+        motion = json.loads(h["motion"])
+        rows.append(
+            f"| `{h['model']}` | {len(t['epochs'])} | {float(t['epochs'][-1]):g} "
+            f"| {float(t['knn5'][0]):.1f} -> {float(t['knn5'][-1]):.1f} "
+            f"| {float(t['trustworthiness'][-1]):.4f} "
+            f"| {h['method']} | {motion['aligned']:.3f} / {motion['unaligned']:.3f} "
+            f"| `{h['snapshots_command']}`, then `{h['command']}` |"
+        )
+    return "\n".join(rows)
+
+
 def lines_table(paths: list[Path]) -> str:
     """Both readings of "14 rows and 14 columns removed" (training.evaluate.LINES) for the
     checkpoints scored under both, against the write-up's figures, and which reading the figures

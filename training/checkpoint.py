@@ -111,16 +111,36 @@ def rewrite_metrics(path: str | Path, metrics: dict, command: str, field: str = 
     write_safetensors(path, load_file(str(path)), meta)
 
 
+# files beside a checkpoint that are not checkpoints: training state, the explorer's maps, the
+# latents recorded while training (training/snapshots.py) and the film made of them (training/dynamics.py)
+NOT_CHECKPOINTS = (
+    ".state.safetensors",
+    ".map.safetensors",
+    ".map-all.safetensors",
+    ".snapshots.safetensors",
+    ".dynamics.safetensors",
+)
+
+
 def checkpoint_files(folder: str | Path) -> list[Path]:
-    """The model checkpoints in a folder, sorted by name: not the training-state files
-    (<name>.state.safetensors), the explorer's maps (<name>.map.safetensors, <name>.map-all.safetensors)
-    beside them, nor the data-quality scores (quality.safetensors, training/quality.py)."""
+    """The model checkpoints in a folder, sorted by name: not the files beside them (NOT_CHECKPOINTS:
+    <name>.state.safetensors, <name>.map.safetensors, ...), nor the data-quality scores
+    (quality.safetensors, training/quality.py)."""
     return sorted(
         p
         for p in Path(folder).glob("*.safetensors")
-        if not p.name.endswith((".state.safetensors", ".map.safetensors", ".map-all.safetensors"))
-        and p.name != "quality.safetensors"
+        if not p.name.endswith(NOT_CHECKPOINTS) and p.name != "quality.safetensors"
     )
+
+
+def read_safetensors(path: Path, what: str, how: str, tensors: bool = True) -> tuple[dict, dict]:
+    """(tensors, header) of a file that a command makes (tensors {} when not asked for); a
+    CheckpointError names the file, `what` it is and the command `how` that makes it."""
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return ({k: f.get_tensor(k) for k in f.keys()} if tensors else {}), f.metadata()
+    except (SafetensorError, OSError, ValueError) as e:
+        raise CheckpointError(f"{what} {path} is missing or unreadable ({e}). Make it with: {how}") from e
 
 
 def read_metadata(path: str | Path) -> dict:

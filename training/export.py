@@ -1,4 +1,5 @@
-"""Precomputed maps for the latent explorer: `python -m training export [names] [--split all] [--limit N]`.
+"""Precomputed maps for the latent explorer: `python -m training export [names] [--split all] [--limit N]`
+(and with `--dynamics` the training films of training/dynamics.py).
 
 For each checkpoint, writes checkpoints/<name>.map.safetensors next to it: the test set's latents,
 its labels and a predicted label, 2-d and 3-d projections by UMAP, PCA and t-SNE (and the raw latent
@@ -22,15 +23,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError, safe_open
 
-from . import checkpoint, projection, registry
+from . import checkpoint, dynamics, projection, registry
 from .checkpoint import (
-    CheckpointError,
     checkpoint_files,
     git_commit,
     load_checkpoint,
     read_metadata,
+    read_safetensors,
     run_summary,
     trained_on,
     write_safetensors,
@@ -66,13 +66,9 @@ def map_path(checkpoint: Path, split: str = "test") -> Path:
 def read_map(path: Path, tensors: bool = True) -> tuple[dict, dict]:
     """(tensors, header) of a map file (tensors {} when not asked for); a CheckpointError names the
     file and the command that makes it."""
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            return ({k: f.get_tensor(k) for k in f.keys()} if tensors else {}), f.metadata()
-    except (SafetensorError, OSError, ValueError) as e:
-        name, _, split = path.name.removesuffix(".safetensors").partition(".map")
-        how = f"python -m training export {name}" + (" --split all" if split == "-all" else "")
-        raise CheckpointError(f"map {path} is missing or unreadable ({e}). Make it with: {how}") from e
+    name, _, split = path.name.removesuffix(".safetensors").partition(".map")
+    how = f"python -m training export {name}" + (" --split all" if split == "-all" else "")
+    return read_safetensors(path, "map", how, tensors)
 
 
 def predictions(
@@ -248,21 +244,33 @@ def main(argv=None):
         "--projections", nargs="+", default=["umap", "pca", "tsne"], choices=["umap", "pca", "tsne"]
     )
     p.add_argument("--dims", nargs="+", type=int, default=[2, 3], choices=[2, 3])
+    p.add_argument(
+        "--dynamics",
+        action="store_true",
+        help="write the training film <name>.dynamics.safetensors from <name>.snapshots.safetensors "
+        "(recorded by `python -m training <model> --snapshots`; training/dynamics.py) instead of the map",
+    )
     args = p.parse_args(argv)
+    if args.dynamics and (args.split != "test" or args.limit is not None):
+        p.error("--dynamics films every recorded test digit: no --split or --limit")
     folder = args.checkpoints or checkpoint.CHECKPOINT_DIR
-    names = args.names or [n for n in registry.explored() if (folder / f"{n}.safetensors").exists()]
+    have = ".snapshots.safetensors" if args.dynamics else ".safetensors"
+    names = args.names or [n for n in registry.explored() if (folder / f"{n}{have}").exists()]
     command = "python -m training export " + shlex.join(argv)
     for name in names:
         print(f"{name}:", flush=True)
-        out = export(
-            name,
-            ckpt_dir=args.checkpoints,
-            limit=args.limit,
-            command=command.strip(),
-            projections=args.projections,
-            dims=args.dims,
-            split=args.split,
-        )
+        if args.dynamics:
+            out = dynamics.export(name, ckpt_dir=args.checkpoints, command=command.strip())
+        else:
+            out = export(
+                name,
+                ckpt_dir=args.checkpoints,
+                limit=args.limit,
+                command=command.strip(),
+                projections=args.projections,
+                dims=args.dims,
+                split=args.split,
+            )
         print(f"  wrote {out}", flush=True)
 
 

@@ -22,9 +22,10 @@ import torch.distributed as dist
 from torch import nn
 from tqdm import tqdm
 
-from .checkpoint import save_checkpoint
+from .checkpoint import read_metadata, save_checkpoint
 from .data import DATASETS, MNIST, Split, load_dataset, train_val_split
-from .registry import ModelSpec
+from .registry import Encoder, ModelSpec
+from .snapshots import Snapshots, snapshots_path
 from .state import save_state, start_or_resume, warm_start
 
 
@@ -208,9 +209,12 @@ def train(
     command: str,
     max_minutes: float | None = None,
     config: dict | None = None,
+    snapshots: int | None = None,
 ) -> dict:
     """Train `spec`'s model under recipe `r` and write its checkpoint to `out` (rank 0); with a
-    time budget, stop after the epoch that passes it (the training state lets --resume go on)."""
+    time budget, stop after the epoch that passes it (the training state lets --resume go on).
+    `snapshots` (a number of points in the first epoch) records the test set's latents while it
+    trains (training/snapshots.py)."""
     if not r.resumable and (resume or max_minutes is not None):
         raise SystemExit(f"{spec.name} trains in one go; --resume and --max-minutes are not supported")
     torch.manual_seed(r.seed)
@@ -226,6 +230,8 @@ def train(
     data, train_split, val_split, test = prepare_data(r)
     device = dist_.device
     model, parent = r.build(spec, config, device)
+    if snapshots is not None and not isinstance(model, Encoder):
+        raise SystemExit(f"{spec.name} has no encoder: --snapshots records the test set's latents")
     model = model.to(device)
     if r.channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -247,6 +253,10 @@ def train(
     run.steps_per_epoch = math.ceil(r.epoch_size(run) / r.batch_size)
     run.total_steps = run.steps_per_epoch * r.epochs
     epochs = sum(s.epochs for s in stages)
+    rec = None
+    if snapshots is not None and dist_.main:
+        rec = Snapshots(run, snapshots, epochs, snapshots_path(out))
+        rec.start(run, r)
     t_start = time.time() - info["wall_time_s"]
     first = 0  # the stage's first epoch, counted over the whole run
     for stage in stages:
@@ -254,16 +264,22 @@ def train(
         if first + stage.epochs > info["epoch"] and stage.begin is not None:
             stage.begin()
         for epoch in range(max(first, info["epoch"]), first + stage.epochs):
-            seen, sps = _epoch(run, r, f"{stage.name} {epoch + 1}/{epochs}")
+            seen, sps = _epoch(run, r, f"{stage.name} {epoch + 1}/{epochs}", rec)
+            val = r.validate(run)
             row = {"epoch": epoch + 1, **({"stage": stage.name} if len(stages) > 1 else {})}
-            row.update(samples_per_s=round(sps, 1), **r.validate(run))
+            row.update(samples_per_s=round(sps, 1), **val)
+            if rec is not None:
+                rec.end_epoch(run, val)
             if _end_epoch(run, row, t_start, state_path if r.resumable else None, max_minutes, epochs):
                 return {"finished": False, **info}
         first += stage.epochs
-    return _finish(run, out, r.test(run), r.header())
+    result = _finish(run, out, r.test(run), r.header())
+    if rec is not None:  # the snapshots name the checkpoint they belong to
+        rec.write(run, checkpoint_created=read_metadata(out)["created"])
+    return result
 
 
-def _epoch(run: Run, r: Recipe, desc: str) -> tuple[int, float]:
+def _epoch(run: Run, r: Recipe, desc: str, rec: Snapshots | None = None) -> tuple[int, float]:
     """One shuffled pass: every item once, in batches; (samples seen, samples per second)."""
     run.model.train()
     n = r.epoch_size(run)
@@ -279,6 +295,8 @@ def _epoch(run: Run, r: Recipe, desc: str) -> tuple[int, float]:
         run.info["step"] += 1
         run.info["samples"] += len(idx)
         seen += len(idx)
+        if rec is not None:
+            t0 += rec.after_step(run, r)  # samples per second of training, recording left out
         if s % 20 == 0:
             figures = {k: f"{v.item() if torch.is_tensor(v) else v:.4g}" for k, v in shown.items()}
             bar.set_postfix(**figures, sps=f"{seen / (time.time() - t0):.0f}")

@@ -20,6 +20,7 @@ from .card_tables import (
     classifier_lines,
     commands,
     denoiser_table,
+    film_table,
     lines_table,
     map_table,
     neuron_table,
@@ -28,6 +29,7 @@ from .card_tables import (
 )
 from .checkpoint import checkpoint_files, read_metadata, stages, trained_on
 from .data import DATASETS
+from .dynamics import dynamics_path
 from .export import map_path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -99,6 +101,12 @@ MAPS_ALL = (
     "2-d: trustworthiness averaged over the 10,000 test digits, their neighbours sought among all "
     "70,000; kNN-5 accuracy over all 70,000."
 )
+FILMS = (
+    "Training films (the explorer's \"Training film\" projection): the test digits' map at the initial "
+    "weights, at 8 log-spaced steps of the first epoch and after every epoch; a wider latent by PCA, "
+    "each frame turned onto the next (orthogonal Procrustes). Trustworthiness over the first 2,000 "
+    "test digits; movement in units of the frames' RMS radius."
+)
 
 
 def grouped() -> dict[tuple[str, str], list[Path]]:
@@ -128,6 +136,8 @@ def card_section() -> str:
     for split, intro in (("test", MAPS), ("all", MAPS_ALL)):
         if any(map_path(p, split).exists() for p in paths):
             parts += [intro, "", map_table(paths, split), ""]
+    if any(dynamics_path(p).exists() for p in paths):
+        parts += [FILMS, "", film_table(paths), ""]
     return "\n".join([*parts, "Regenerate this table with `python -m training.model_card`.", END])
 
 

@@ -3,7 +3,6 @@ spaces agree on each test digit's neighbourhood (the Jaccard overlap of its K ne
 neighbours in either latent itself, not in the 2-d maps)."""
 
 import json
-import urllib.parse
 from functools import cache, lru_cache
 from typing import NamedTuple
 
@@ -13,9 +12,9 @@ import torch
 
 from training.projection import neighbours
 
-from ..inputs import choice
+from ..inputs import choice, whole
 from .handlers import _gallery
-from .maps import Map, available, load_map, usable
+from .maps import Map, available, check_view, load_map, usable
 from .scatter import map_json, point_overlay, share_query
 
 K = 15  # neighbours compared per digit
@@ -81,7 +80,10 @@ def compare(name, other, proj, dim, colour, by="same", point=-1):
     one), coloured as the first or by agreement, with the selected point marked; the agreement's
     mean, its histogram and the digits the two disagree about most."""
     m, mo = check_pair(name, other)
+    check_view(name, proj, dim, colour)  # the first model's view, which the second follows
     by = choice(by, COMPARE_COLOURS, "colouring of the second map")
+    if point is not None and point != -1:
+        whole(point, "point index", len(m.labels) - 1)
     proj2, dim2, colour2, i = usable(mo, proj, dim, colour, point)
     agree = agreement(name, other)
     overlay = None
@@ -115,21 +117,6 @@ def compare_view(name, other, proj, dim, colour, by="same", point=-1):
     if not other:
         return tuple(gr.skip() for _ in Compared._fields)
     return compare(name, other, proj, dim, colour, by, point)
-
-
-def with_compare(link: str, other: str):
-    """The share link `link` naming the second model `other` (none for ""); nothing when it already
-    does, so that the link's own change event stops there. Every handler that answers with a link
-    makes it for the first model alone; this follows each of them."""
-    if not link:
-        return gr.skip()
-    query = dict(urllib.parse.parse_qsl(link.lstrip("?")))
-    if query.get("compare", "") == (other or ""):
-        return gr.skip()
-    query.pop("compare", None)
-    if other:
-        query["compare"] = other
-    return "?" + urllib.parse.urlencode(query)
 
 
 def disagreement_point(name, other, evt: gr.SelectData) -> int:

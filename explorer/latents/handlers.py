@@ -22,6 +22,7 @@ from .. import runtime
 from ..figures import mosaic, served, to_uint8
 from ..inputs import from_sketch, from_upload, whole, yours
 from . import suspects
+from .film import FILM, film_data, load_film
 from .maps import Map, available, check_view, digit_images, has_all, load_map, point_name, usable
 from .scatter import (
     _points_json,
@@ -36,7 +37,15 @@ from .sprites import latent_map_js, plotly_js, sprite_paths
 
 N_NEIGHBOURS = 8  # shown for a clicked point and for a drawn digit
 MAX_SELECTION = 70_000
-DEFAULT_VIEW = {"proj": "umap", "dim": 2, "color": "label", "point": 0, "digits": "test", "compare": ""}
+DEFAULT_VIEW = {
+    "proj": "umap",
+    "dim": 2,
+    "color": "label",
+    "point": 0,
+    "digits": "test",
+    "compare": "",
+    "frame": None,
+}
 
 
 class View(NamedTuple):
@@ -91,13 +100,15 @@ class Restored(NamedTuple):
     point: int
     digits: str
     compare: str  # the model shown beside it ("" for none)
+    frame: int  # a training film's frame to open on (-1: the last, or no film)
     view: View
     point_view: PointView | None
 
 
-def view(name, proj, dim, colour, point=-1, digits="test"):
+def view(name, proj, dim, colour, point=-1, digits="test", frame=None):
     """The map of one model in one projection and colouring, over the test digits or all digits,
-    with the selected point (if any, -1 for none) and its neighbours marked."""
+    with the selected point (if any, -1 for none) and its neighbours marked (`frame`: a training
+    film's frame to open on; None keeps the page's)."""
     m, proj, dim, colour = check_view(name, proj, dim, colour, digits)
     i = -1 if point is None or point == -1 else whole(point, "point index", len(m.labels) - 1)
     overlay = None
@@ -105,9 +116,9 @@ def view(name, proj, dim, colour, point=-1, digits="test"):
         coords = m.coords[f"{proj}_{dim}d"]
         overlay = point_overlay(coords, i, neighbours_of(m, point_latent(name, m, i), i)[1])
     return View(
-        map_json(name, proj, dim, colour, overlay, digits=m.split),
+        map_json(name, proj, dim, colour, overlay, digits=m.split, frame=frame),
         quality_text(name, m.split),
-        share_query(name, proj, dim, colour, i, m.split),
+        share_query(name, proj, dim, colour, i, m.split, frame=frame),
     )
 
 
@@ -159,9 +170,10 @@ def _gallery(m: Map, idx, dist) -> list[tuple]:
 
 @runtime.gpu
 @torch.no_grad()
-def point_view(name, proj, dim, colour, index, digits="test"):
+def point_view(name, proj, dim, colour, index, digits="test", frame=None):
     """A digit of the map: the map with it and its neighbours marked, its image and
-    reconstruction, label and prediction, its code and its 8 nearest test digits in latent space."""
+    reconstruction, label and prediction, its code and its 8 nearest test digits in latent space
+    (`frame`: a training film's frame to open on; None keeps the page's)."""
     m, proj, dim, colour = check_view(name, proj, dim, colour, digits)
     i = whole(index, "point index", len(m.labels) - 1)
     coords = m.coords[f"{proj}_{dim}d"]
@@ -182,13 +194,13 @@ def point_view(name, proj, dim, colour, index, digits="test"):
     scores = suspects.card(i)
     info += f"\n\n{scores}" if scores else ""
     return PointView(
-        map_json(name, proj, dim, colour, point_overlay(coords, i, idx), digits=m.split),
+        map_json(name, proj, dim, colour, point_overlay(coords, i, idx), digits=m.split, frame=frame),
         served(to_uint8(x[0], scale=8)),
         served(to_uint8(recon, scale=8)),
         info,
         _gallery(m, idx, dist),
         _code_hex(z),
-        share_query(name, proj, dim, colour, i, m.split),
+        share_query(name, proj, dim, colour, i, m.split, frame=frame),
     )
 
 
@@ -198,6 +210,14 @@ def point_clicked(evt: gr.EventData) -> int:
     if isinstance(index, bool) or not isinstance(index, int):
         raise gr.Error("The click did not carry a point index.")
     return index
+
+
+def frame_moved(evt: gr.EventData) -> int:
+    """The training film's frame the page settled on (the JS sends it as `frame`)."""
+    frame = getattr(evt, "_data", {}).get("frame") if evt is not None else None
+    if isinstance(frame, bool) or not isinstance(frame, int) or frame < 0:
+        raise gr.Error("The frame event did not carry a frame index.")
+    return frame
 
 
 def selection_clicked(evt: gr.EventData) -> str:
@@ -312,33 +332,53 @@ def decode_code(name, code_hex):
     return served(to_uint8(model.decode(z.reshape(1, d).to(runtime.device()))[0], scale=8))
 
 
-def export_html(name, proj, dim, colour, digits="test"):
+def export_html(name, proj, dim, colour, digits="test", other=""):
     """A standalone page of the current map (plotly.js, the points and the sprites inlined): it opens
-    offline in any browser, with hover images."""
+    offline in any browser, with hover images; with `other`, that model's map beside it (its own
+    projection of the same kind), hover and lasso linked between the two as in the app."""
     m, *_ = check_view(name, proj, dim, colour, digits)
+    views = [(name, proj, dim, colour)]
+    if other:
+        if other == name or other not in available():
+            raise gr.Error(f"Compare with one of: {', '.join(n for n in available() if n != name)}.")
+        if m.split != "test":
+            raise gr.Error(
+                "Two models are compared on the 10,000 test digits; choose those to export the pair."
+            )
+        views.append((other, *usable(load_map(other), proj, dim, colour, -1)[:3]))
     sprites = json.dumps(
         ["data:image/png;base64," + base64.b64encode(p.read_bytes()).decode() for p in sprite_paths(m.split)]
     )
+    width = 100 / len(views)
     # written piece by piece: the map of all digits makes a 20 MB page, and joining it into one string
     # first cost a third of the time
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'>",
-        f"<title>MNIST latent lab: {name} {proj} {dim}-d</title><script>",
+        f"<title>MNIST latent lab: {' vs '.join(f'{n} {p} {d}-d' for n, p, d, _ in views)}</title><script>",
         plotly_js().read_text(),
         "</script><script>",
         latent_map_js().read_text(),
         "</script></head>",
-        "<body style='margin:0;font-family:sans-serif'>",
-        "<div id='map' style='width:100vw;height:100vh'></div><script>",
-        "const data = ",
-        _points_json(name, proj, dim, colour, m.split),
-        ";\ndata.sprites = ",
+        "<body style='margin:0;font-family:sans-serif;display:flex'>",
+        *(
+            f"<div style='width:{width}vw'><div id='map{k or ''}' style='width:100%;height:100vh'></div>"
+            "</div>"
+            for k in range(len(views))
+        ),
+        "<script>\nconst sprites = ",
         sprites,
-        ";\nLatentMap.render(document.getElementById('map'), data, {});</script></body></html>",
+        ";\n",
     ]
+    for k, (n, p, d, c) in enumerate(views):
+        parts += [f"const data{k} = ", _points_json(n, p, d, c, m.split), f";\ndata{k}.sprites = sprites;\n"]
+        if p == FILM:  # a training film travels whole, its frames in a data URL (about 3 MB for 60 frames)
+            parts += [f"data{k}.film = ", json.dumps(film_data(n, inline=True)), ";\n"]
+        parts.append(f"LatentMap.render(document.getElementById('map{k or ''}'), data{k}, {{}});\n")
+    parts.append("</script></body></html>")
+    pair = f"-vs-{views[1][0]}-{views[1][1]}" if other else ""
     out = (
         Path(tempfile.mkdtemp(prefix="map-"))
-        / f"mnist-latent-lab-{name}-{proj}-{dim}d{'-all' if m.split == 'all' else ''}.html"
+        / f"mnist-latent-lab-{name}-{proj}-{dim}d{'-all' if m.split == 'all' else ''}{pair}.html"
     )
     with out.open("w") as f:
         f.writelines(parts)
@@ -370,13 +410,19 @@ def restore(request: gr.Request) -> Restored | None:
     asked = shown["point"] if shown["point"] >= 0 else DEFAULT_VIEW["point"]
     proj, dim, colour, point = usable(m, shown["proj"], shown["dim"], shown["color"], asked)
     other = shown["compare"] if shown["compare"] != shown["model"] else ""
-    controls = (shown["model"], proj, dim, colour, point, digits, other)
+    frame = -1
+    if proj == FILM and shown.get("frame") is not None:  # a frame past the film's end opens on its last
+        frame = min(shown["frame"], load_film(shown["model"]).frames - 1)
+    controls = (shown["model"], proj, dim, colour, point, digits, other, frame)
+    at_frame = frame if frame >= 0 else None
     if point >= 0:
-        at = point_view(shown["model"], proj, dim, colour, point, digits)
+        at = point_view(shown["model"], proj, dim, colour, point, digits, at_frame)
         return Restored(
             bool(v), *controls, View(at.scatter, quality_text(shown["model"], digits), at.link), at
         )
-    return Restored(bool(v), *controls, view(shown["model"], proj, dim, colour, point, digits), None)
+    return Restored(
+        bool(v), *controls, view(shown["model"], proj, dim, colour, point, digits, at_frame), None
+    )
 
 
 def warm() -> None:

@@ -5,7 +5,7 @@ import gradio as gr
 
 from ..inputs import draw_or_upload, on_stroke
 from ..outputs import outputs, updates
-from .compare import COMPARE_COLOURS, Compared, K, compare_view, disagreement_point, with_compare
+from .compare import COMPARE_COLOURS, Compared, K, compare_view, disagreement_point
 from .handlers import (
     MAX_SELECTION,
     N_NEIGHBOURS,
@@ -19,6 +19,7 @@ from .handlers import (
     explorer_upload,
     explorer_yours,
     export_html,
+    frame_moved,
     model_switched,
     point_clicked,
     point_view,
@@ -28,6 +29,7 @@ from .handlers import (
     view,
 )
 from .maps import COLOURS, DIGITS, PROJECTIONS, available
+from .scatter import with_extras
 from .sprites import file_url, served_scripts, sprite_dir
 from .suspects import SETS, Suspects, suspect_point, suspects
 
@@ -41,12 +43,17 @@ GALLERY_KEY = "(#index · digit · distance)"
 CSS = (
     "#explorer-neighbours .caption-label, #explorer-placed .caption-label, #explorer-suspects .caption-label "
     "{ max-width: calc(100% - 4px); }\n"
+    # the map fills a desktop's first screen below the tab bar, the controls and the filter bar; a
+    # training film's bar (play, slider, chart) takes 150 px of it
+    ".lm-plot { height: max(440px, calc(100vh - 390px)); }\n"
+    ".lm-plot.lm-has-film { height: max(360px, calc(100vh - 540px)); }\n"
     "@media (max-width: 640px) {"
     " #explorer-main, #explorer-map-column, #explorer-maps { display: contents; }"
     " #latent-map { order: -2; }"
     " #explorer-controls { order: -1; }"
     " #latent-map .html-container { min-height: 0 !important; }"
     " #latent-map .lm-plot { height: 440px !important; }"
+    " #latent-map .lm-plot.lm-has-film { height: 380px !important; }"
     " }"
 )
 
@@ -62,6 +69,7 @@ const draw = () => {
   LatentMap.render(element.querySelector('.lm-plot'), JSON.parse(props.value), {
     pick: i => trigger('pick', {index: i}),
     select: ids => trigger('lasso', {indices: ids}),
+    frame: f => trigger('frame', {frame: f}),
   });
 };
 watch('value', draw);
@@ -76,10 +84,9 @@ def build(demo: gr.Blocks, tabs: gr.Tabs, mine: gr.State):
     gr.set_static_paths([sprite_dir()])
     names = available()
     gr.Markdown(
-        "Each test digit is a point: the model encodes it, and UMAP, PCA or t-SNE draws that latent in "
-        "2-d or 3-d; or take all 70,000 digits, the training set too, in 2-d. Hover a point to see the "
-        "digit, click it for its reconstruction and nearest neighbours, lasso a region to list it, or "
-        "draw a digit and watch where it lands."
+        "Each digit is a point of a model's latent space. Hover for the digit, click for its "
+        "reconstruction and neighbours, lasso to list a region, draw a digit to place it; a training "
+        "film replays the map as the model learned."
     )
     if not names:
         gr.Markdown(
@@ -88,24 +95,30 @@ def build(demo: gr.Blocks, tabs: gr.Tabs, mine: gr.State):
         )
     with gr.Row(elem_id="explorer-controls"):
         model = gr.Dropdown(names, value=names[0] if names else None, label="Model", scale=2)
-        proj = gr.Radio(PROJECTIONS, value="umap", label="Projection", scale=3)
-        dim = gr.Radio([("2-d", 2), ("3-d", 3)], value=2, label="Map", scale=1)
+        # dropdowns keep the bar one row high on a desktop, so the map gets the first screen
+        proj = gr.Dropdown(PROJECTIONS, value="umap", label="Projection", scale=2)
+        dim = gr.Radio([("2-d", 2), ("3-d", 3)], value=2, label="Map", scale=2)
         # a dropdown: nine colourings (four by class, five scores) would fill a phone screen as radios
-        colour = gr.Dropdown(COLOURS, value="label", label="Colour by", scale=3)
-        digits = gr.Radio(DIGITS, value="test", label="Digits", scale=2)
+        colour = gr.Dropdown(COLOURS, value="label", label="Colour by", scale=2)
+        digits = gr.Dropdown(DIGITS, value="test", label="Digits", scale=2, elem_id="explorer-digits")
         other = gr.Dropdown([("none", "")] + names, value="", label="Compare with", scale=2)
+    # the training film's frame on screen (-1: the last): the page moves through frames by itself
+    # and reports where it settled, for the share link
+    frame = gr.State(-1)
     with gr.Row(elem_id="explorer-main"):
-        with gr.Column(scale=3, elem_id="explorer-map-column"):
+        with gr.Column(scale=5, elem_id="explorer-map-column"):
             head = "".join(f"<script src='{file_url(path)}'></script>" for path in scripts)
-            plot = {"html_template": "<div class='lm-plot' style='width:100%;height:640px'></div>"}
+            # the map's height follows the window: the first screen of a desktop, below the tab bar
+            # and the controls
+            plot = {"html_template": "<div class='lm-plot' style='width:100%'></div>"}
             with gr.Row(elem_id="explorer-maps"):
                 scatter = gr.HTML(
-                    value="", js_on_load=ON_LOAD, head=head, elem_id="latent-map", min_height=640, **plot
+                    value="", js_on_load=ON_LOAD, head=head, elem_id="latent-map", min_height=480, **plot
                 )
                 # the second model's map (explorer/latents/compare.py), shown while one is chosen
                 with gr.Column(visible=False) as second:
                     scatter2 = gr.HTML(
-                        value="", js_on_load=ON_LOAD, elem_id="latent-map-2", min_height=640, **plot
+                        value="", js_on_load=ON_LOAD, elem_id="latent-map-2", min_height=480, **plot
                     )
             with gr.Column(visible=False) as compare_panel:
                 by = gr.Radio(COMPARE_COLOURS, value="same", label="Colour the second map by")
@@ -126,7 +139,7 @@ def build(demo: gr.Blocks, tabs: gr.Tabs, mine: gr.State):
                         elem_id="explorer-disagree",
                     )
             quality = gr.Markdown()
-        with gr.Column(scale=2):
+        with gr.Column(scale=3, elem_id="explorer-inspector"):
             with gr.Row():
                 point = gr.Number(
                     value=-1,
@@ -225,6 +238,7 @@ def build(demo: gr.Blocks, tabs: gr.Tabs, mine: gr.State):
             return gr.skip()
         out = {model: r.model, proj: r.proj, dim: r.dim, colour: r.colour, point: r.point, digits: r.digits}
         out[other] = r.compare
+        out[frame] = r.frame
         if r.select_tab:
             out[tabs] = gr.update(selected="latent_explorer")
         out |= updates(r.view, **shown)
@@ -272,7 +286,7 @@ def build(demo: gr.Blocks, tabs: gr.Tabs, mine: gr.State):
     )
     decode_btn.click(decode_code, [model, code], decoded, api_name="explorer_decode")
     copy_btn.click(None, link, link, js=COPY_JS, api_name=False)
-    html_btn.click(export_html, [*controls, digits], html_file, api_name="explorer_export")
+    html_btn.click(export_html, [*controls, digits, other], html_file, api_name="explorer_export")
     suspects_btn.click(suspects, suspect_set, suspects_out, api_name="explorer_suspects")
     suspect_gallery.select(suspect_point, suspect_set, [point, digits], api_name=False).then(
         model_switched, [*controls, point, digits], switched_out, api_name=False
@@ -280,7 +294,7 @@ def build(demo: gr.Blocks, tabs: gr.Tabs, mine: gr.State):
     demo.load(
         opened,
         None,
-        [tabs, *controls, point, digits, other, *view_out, *point_panel.values()],
+        [tabs, *controls, point, digits, other, frame, *view_out, *point_panel.values()],
         api_name=False,
     )
     # ---- a second model beside the first ----
@@ -308,8 +322,12 @@ def build(demo: gr.Blocks, tabs: gr.Tabs, mine: gr.State):
     scatter2.lasso(selection_clicked, None, selected, api_name=False).then(
         selection, [model, proj, dim, selected, digits], selection_out, api_name=False
     )
-    # whichever handler answers last with a link (made for the first model), it names the second too
-    gr.on([link.change, other.change], with_compare, [link, other], link, api_name=False, queue=False)
+    # whichever handler answers last with a link (made for the first model's view), it names the
+    # second model too, and the film's frame
+    scatter.frame(frame_moved, None, frame, api_name=False, queue=False).then(
+        with_extras, [link, other, frame], link, api_name=False, queue=False
+    )
+    gr.on([link.change, other.change], with_extras, [link, other, frame], link, api_name=False, queue=False)
     disagree.select(disagreement_point, [model, other], point, api_name=False).then(
         point_view, [*controls, point, digits], point_out, api_name=False
     )

@@ -14,8 +14,16 @@ from training.export import map_path, read_map
 
 from .. import runtime
 from ..inputs import choice, whole
+from .film import has_film, load_film
 
-PROJECTIONS = [("UMAP", "umap"), ("PCA", "pca"), ("t-SNE", "tsne"), ("The latent itself", "latent")]
+PROJECTIONS = [
+    ("UMAP", "umap"),
+    ("PCA", "pca"),
+    ("t-SNE", "tsne"),
+    ("The latent itself", "latent"),
+    # the test digits' map at every recorded point of training (explorer/latents/film.py)
+    ("Training film", "film"),
+]
 COLOURS = [
     ("True digit", "label"),
     ("Predicted digit", "pred"),
@@ -76,6 +84,11 @@ def _load(name: str, split: str = "test") -> Map:
         t, header = read_map(map_path(checkpoint_path(name)))
         latents, created = t["latents"], {header.get("checkpoint_created")}
     coords = {k: v for k, v in t.items() if k.endswith(("_2d", "_3d"))}
+    if split == "test" and has_film(name):  # the film's last frame: the trained model's map
+        try:
+            coords["film_2d"] = load_film(name).coords[-1]
+        except gr.Error:  # an unreadable film leaves the model's other maps as they are
+            pass
     # checked once, like the model itself, which runtime.model also loads once per process; a missing
     # checkpoint is reported by the handlers that need it, not here
     try:

@@ -6,8 +6,10 @@ import json
 import urllib.parse
 from functools import lru_cache
 
+import gradio as gr
 import torch
 
+from .film import FILM, film_data, load_film
 from .maps import COLOURS, PROJECTIONS, SCORES, Map, available, explored, load_map, proj_label, projections_of
 from .sprites import SPRITE_BLOCK, SPRITE_COLUMNS, file_url, sprite_paths
 
@@ -41,6 +43,9 @@ def _points_json(name: str, proj: str, dim: int, colour: str, digits: str = "tes
     )
     # plotly markup
     title = f"{name}: {proj_label(proj)} {dim}-d of the {m.latents.shape[1]}-d latent<br>{len(xyz):,} {what}"
+    if proj == FILM:
+        how = "itself" if m.latents.shape[1] == 2 else "by PCA, each frame turned onto the next"
+        title = f"{name} while it trained: its {m.latents.shape[1]}-d latent {how}<br>{len(xyz):,} {what}"
     data = {
         "model": name,
         "proj": proj,
@@ -67,14 +72,22 @@ def _points_json(name: str, proj: str, dim: int, colour: str, digits: str = "tes
 
 
 def map_json(
-    name: str, proj: str, dim: int, colour: str, overlay: dict | None = None, digits: str = "test"
+    name: str,
+    proj: str,
+    dim: int,
+    colour: str,
+    overlay: dict | None = None,
+    digits: str = "test",
+    frame: int | None = None,
 ) -> str:
-    """The full value of the scatter: cached points plus this answer's overlay and the sprite URLs."""
+    """The full value of the scatter: cached points plus this answer's overlay and the sprite URLs;
+    for a training film, where its frames are and the frame to open on (None: the frame the page
+    shows already, else the last)."""
     points = _points_json(name, proj, dim, colour, digits)
-    extra = json.dumps(
-        {"overlay": overlay or {}, "sprites": [file_url(p) for p in sprite_paths(digits)]},
-        separators=(",", ":"),
-    )
+    extra = {"overlay": overlay or {}, "sprites": [file_url(p) for p in sprite_paths(digits)]}
+    if proj == FILM:
+        extra["film"] = film_data(name, frame)
+    extra = json.dumps(extra, separators=(",", ":"))
     return points[:-1] + "," + extra[1:]
 
 
@@ -101,10 +114,18 @@ def quality_text(name: str, digits: str = "test") -> str:
     m = load_map(name, digits)
     q = m.quality
     rows = ["| map | trustworthiness (k=15) | kNN-5 accuracy in the map |", "|---|---|---|"]
+    warn = m.stale
     for p, d in projections_of(m):
+        if p == FILM:  # its figures are per frame (the film's chart); the trained model's frame here
+            film = load_film(name)
+            rows.append(
+                f"| {proj_label(p)}, {film.frames} frames: the last | {film.trust[-1]:.4f} (first 2,000 "
+                f"digits) | kNN-5 in the latent {film.knn5[-1]:.2f} % |"
+            )
+            warn = warn or film.stale
+            continue
         s = q[f"{p}_{d}d"]
         rows.append(f"| {proj_label(p)} {d}-d | {s['trustworthiness']:.4f} | {s['knn5']:.2f} % |")
-    warn = m.stale
     over = (
         ""
         if m.split == "test"
@@ -125,9 +146,10 @@ def quality_text(name: str, digits: str = "test") -> str:
 # ---- share links -------------------------------------------------------------------------------
 
 
-def share_query(name, proj, dim, colour, point, digits="test", compare="") -> str:
+def share_query(name, proj, dim, colour, point, digits="test", compare="", frame=None) -> str:
     """The query string that reopens this view (the tab, model, projection, dimension, colouring,
-    selected point and, for the map of all digits, the digit set; the model compared with, if any)."""
+    selected point and, for the map of all digits, the digit set; the model compared with, if any;
+    a training film's frame)."""
     q = {"tab": "explorer", "model": name, "proj": proj, "dim": int(dim), "color": colour}
     if point is not None and point >= 0:
         q["point"] = int(point)
@@ -135,7 +157,29 @@ def share_query(name, proj, dim, colour, point, digits="test", compare="") -> st
         q["digits"] = "all"
     if compare:
         q["compare"] = compare
+    if proj == FILM and frame is not None and frame >= 0:
+        q["frame"] = int(frame)
     return "?" + urllib.parse.urlencode(q)
+
+
+def with_extras(link: str, compare: str, frame=None):
+    """The share link `link` naming the second model (none for "") and, when it shows a training
+    film, the frame on screen (the page moves through frames without asking the server); a skip
+    when it already does, so that the link's own change event stops there. Every handler that
+    answers with a link makes it for the first model's view; this follows each of them."""
+    if not link:
+        return gr.skip()
+    query = dict(urllib.parse.parse_qsl(link.lstrip("?")))
+    want = dict(query)
+    want.pop("compare", None)
+    want.pop("frame", None)
+    if compare:
+        want["compare"] = compare
+    if want.get("proj") == FILM and isinstance(frame, (int, float)) and frame >= 0:
+        want["frame"] = str(int(frame))
+    if want == query:
+        return gr.skip()
+    return "?" + urllib.parse.urlencode(want)
 
 
 def parse_query(params) -> dict | None:
@@ -153,7 +197,10 @@ def parse_query(params) -> dict | None:
         "point": -1,
         "digits": "all" if params.get("digits") == "all" else "test",
         "compare": params.get("compare") if params.get("compare") in names else "",
+        "frame": None,
     }
     if str(params.get("point", "")).isdigit():
         view["point"] = int(params["point"])
+    if view["proj"] == FILM and str(params.get("frame", "")).isdigit():
+        view["frame"] = int(params["frame"])
     return view

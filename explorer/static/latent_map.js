@@ -91,13 +91,375 @@
     return [...maps].filter(o => o !== el && o.isConnected && o._lmData && o.data);
   }
 
+  let pointed = null; // {from: a map, ids}: the digits a map points at, which the others ring
+
+  function mark(o, ids) {
+    const d = o._lmData, keep = ids.filter(i => i < d.x.length), k = o.data.length - 1;
+    const update = {customdata: [keep], x: [keep.map(i => d.x[i])], y: [keep.map(i => d.y[i])]};
+    if (d.dim === 3) update.z = [keep.map(i => d.z[i])];
+    Plotly.restyle(o, update, [k]);
+  }
+
   function link(el, ids) {
-    for (const o of others(el)) {
-      const d = o._lmData, keep = ids.filter(i => i < d.x.length), k = o.data.length - 1;
-      const update = {customdata: [keep], x: [keep.map(i => d.x[i])], y: [keep.map(i => d.y[i])]};
-      if (d.dim === 3) update.z = [keep.map(i => d.z[i])];
-      Plotly.restyle(o, update, [k]);
+    pointed = {from: el, ids: ids};
+    for (const o of others(el)) mark(o, ids);
+  }
+
+
+
+  // ---- find and filter -----------------------------------------------------------------------------
+  // A bar above the map: show only a true digit, a predicted digit, the wrong predictions or the
+  // points scoring at least a threshold (the other points fade, and say how many are shown), jump to
+  // a digit by its index (it opens in the inspector), and a density layer under the points, which
+  // makes the dense regions of a map of 70,000 digits read as dense.
+  const FADED = 0.06;
+
+  function filterBar(el) {
+    let bar = el._lmFilter;
+    if (bar && bar.isConnected) return bar;
+    bar = document.createElement("div");
+    bar.className = "lm-filter";
+    bar.style.cssText = "display:flex;flex-wrap:wrap;gap:4px 10px;align-items:center;padding:2px 6px;font:13px sans-serif";
+    // compact controls whatever the page's stylesheet gives form elements (Gradio's are tall)
+    const box = "height:24px;padding:0 4px;font-size:13px;border:1px solid #aaa;border-radius:4px;box-sizing:border-box";
+    const digits = '<option value="">any</option>' + [...Array(10).keys()].map(d => `<option>${d}</option>`).join("");
+    bar.innerHTML =
+      `<label>digit <select class="lm-f-label" style="${box};width:4.5em">${digits}</select></label>` +
+      `<label>predicted <select class="lm-f-pred" style="${box};width:4.5em">${digits}</select></label>` +
+      '<label><input type="checkbox" class="lm-f-wrong"> wrong only</label>' +
+      `<label class="lm-f-score-box">score &ge; <input type="number" class="lm-f-score" step="any" style="${box};width:5.5em"></label>` +
+      '<label><input type="checkbox" class="lm-f-density"> density</label>' +
+      `<label>go to # <input type="number" class="lm-f-jump" min="0" step="1" style="${box};width:6em" aria-label="Go to point index"></label>` +
+      '<span class="lm-f-count" style="color:#666"></span>';
+    el.parentNode.insertBefore(bar, el);
+    el._lmFilter = bar;
+    bar.querySelectorAll("select, input[type=checkbox], .lm-f-score").forEach(c => c.addEventListener("change", () => applyFilter(el)));
+    bar.querySelector(".lm-f-jump").addEventListener("keydown", e => {
+      if (e.key !== "Enter") return;
+      const i = parseInt(e.target.value, 10), d = el._lmData;
+      if (!(i >= 0 && i < d.x.length)) { bar.querySelector(".lm-f-count").textContent = "no point #" + e.target.value; return; }
+      if (el._lmHandlers.pick) el._lmHandlers.pick(i);
+    });
+    return bar;
+  }
+
+  // which points pass the filters (null: all of them)
+  function kept(el) {
+    const bar = el._lmFilter, d = el._lmData;
+    if (!bar) return null;
+    const label = bar.querySelector(".lm-f-label").value, pred = bar.querySelector(".lm-f-pred").value;
+    const wrong = bar.querySelector(".lm-f-wrong").checked, score = bar.querySelector(".lm-f-score").value;
+    const min = d.v && score !== "" ? +score : null;
+    if (label === "" && pred === "" && !wrong && min === null) return null;
+    const keep = new Uint8Array(d.x.length);
+    for (let i = 0; i < keep.length; i++) {
+      keep[i] = (label === "" || d.label[i] === +label) && (pred === "" || d.pred[i] === +pred) &&
+        (!wrong || d.pred[i] !== d.label[i]) && (min === null || d.v[i] >= min) ? 1 : 0;
     }
+    return keep;
+  }
+
+  function applyFilter(el) {
+    const bar = el._lmFilter, d = el._lmData;
+    if (!bar || !el.data) return;
+    bar.querySelector(".lm-f-score-box").style.display = d.v ? "" : "none";
+    const keep = kept(el);
+    el._lmKeep = keep;
+    const shown = keep ? keep.reduce((s, k) => s + k, 0) : d.x.length;
+    bar.querySelector(".lm-f-count").textContent = shown.toLocaleString() + " of " + d.x.length.toLocaleString() + " shown";
+    const ks = [], sel = [];
+    el.data.forEach((t, k) => {
+      if (!t.customdata || ["neighbours", "selected point", "your digit", "linked", "density"].includes(t.name)) return;
+      ks.push(k);
+      sel.push(keep ? t.customdata.map((i, m) => keep[i] ? m : -1).filter(m => m >= 0) : null);
+    });
+    if (ks.length && (keep || el._lmFaded)) { // a map drawn afresh has nothing faded: no restyle then
+      Plotly.restyle(el, {selectedpoints: sel, "unselected.marker.opacity": ks.map(() => FADED)}, ks);
+    }
+    el._lmFaded = !!keep;
+    density(el);
+  }
+
+  // a filled 2-d histogram's contours of the points shown, under them (2-d maps only)
+  function density(el) {
+    const bar = el._lmFilter, d = el._lmData;
+    if (!bar || !el.data || d.dim === 3) return;
+    const on = bar.querySelector(".lm-f-density").checked, k = el.data.findIndex(t => t.name === "density");
+    if (k >= 0) Plotly.deleteTraces(el, k);
+    if (!on) return;
+    const keep = el._lmKeep, xs = [], ys = [];
+    for (let i = 0; i < d.x.length; i++) if (!keep || keep[i]) { xs.push(d.x[i]); ys.push(d.y[i]); }
+    Plotly.addTraces(el, {type: "histogram2dcontour", name: "density", x: xs, y: ys, showscale: false, hoverinfo: "skip",
+      colorscale: [[0, "rgba(255,255,255,0)"], [1, "rgba(40,40,40,0.55)"]], ncontours: 12,
+      contours: {coloring: "fill", showlines: false}, showlegend: false}, 0);
+  }
+
+  // ---- a training film ---------------------------------------------------------------------------
+  // The frames come once per film as int16 (frames, points, 2) over the film's box; the page moves
+  // the points itself. While playing or scrubbing, frames are painted on a 2-d canvas over the plot
+  // with plotly's WebGL layer hidden (in a browser without a GPU every WebGL frame is read back for
+  // the compositor, which caps a restyle per frame at a few frames a second); when the film stops,
+  // one restyle puts the points where the frame has them, so hover, click and lasso read that frame.
+  const FILM_FPS = 5; // film frames per second while playing (the screen interpolates between them)
+  const filmFiles = new Map(); // url -> Promise of Int16Array
+
+  function filmFrames(url) {
+    if (!filmFiles.has(url)) {
+      filmFiles.set(url, fetch(url).then(r => {
+        if (!r.ok) throw new Error("film " + r.status);
+        return r.arrayBuffer();
+      }).then(b => new Int16Array(b)));
+    }
+    return filmFiles.get(url);
+  }
+
+  // every point's position at (fractional) frame t, into xs and ys: the one place that reads frames
+  function filmAt(el, t, xs, ys) {
+    const f = el._lmFilm, q = el._lmFrames, n = f.points, b = f.box;
+    const a = Math.max(0, Math.min(f.frames - 1, Math.floor(t))), c = Math.min(a + 1, f.frames - 1), w = t - a;
+    const sx = (b[1] - b[0]) / 65534, sy = (b[3] - b[2]) / 65534, oa = 2 * a * n, oc = 2 * c * n;
+    for (let i = 0; i < n; i++) {
+      const qx = w ? q[oa + 2 * i] * (1 - w) + q[oc + 2 * i] * w : q[oa + 2 * i];
+      const qy = w ? q[oa + 2 * i + 1] * (1 - w) + q[oc + 2 * i + 1] * w : q[oa + 2 * i + 1];
+      xs[i] = b[0] + (qx + 32767) * sx;
+      ys[i] = b[2] + (qy + 32767) * sy;
+    }
+  }
+
+  const VIRIDIS = ["#440154", "#482878", "#3e4989", "#31688e", "#26828e", "#1f9e89", "#35b779", "#6ece58", "#b5de2b", "#fde725"];
+
+  // each drawn trace as [colour, opacity, point indices] groups, for the canvas
+  function paintGroups(el) {
+    const groups = [];
+    el.data.forEach(t => {
+      if (t.visible === false || t.visible === "legendonly" || !t.customdata || !t.customdata.length) return;
+      if (["neighbours", "selected point", "your digit", "linked"].includes(t.name)) return;
+      const m = t.marker || {}, op = m.opacity === undefined ? 1 : m.opacity;
+      if (Array.isArray(m.color)) { // a score on a colour scale: ten bins of viridis
+        let lo = Infinity, hi = -Infinity;
+        m.color.forEach(v => { lo = Math.min(lo, v); hi = Math.max(hi, v); });
+        const bins = VIRIDIS.map(() => []);
+        t.customdata.forEach((i, k) => bins[Math.min(9, Math.floor(10 * (m.color[k] - lo) / ((hi - lo) || 1)))].push(i));
+        bins.forEach((idx, k) => groups.push([VIRIDIS[k], op, idx]));
+      } else groups.push([m.color, op, t.customdata]);
+    });
+    return groups;
+  }
+
+  function canvasOf(el) {
+    let cv = el.querySelector("canvas.lm-film");
+    if (!cv) {
+      cv = document.createElement("canvas");
+      cv.className = "lm-film";
+      cv.style.cssText = "position:absolute;left:0;top:0;pointer-events:none;z-index:5;display:none";
+      el.style.position = "relative";
+      el.appendChild(cv);
+    }
+    return cv;
+  }
+
+  // a colour as one little-endian RGBA pixel, blended onto the page's white at opacity `op`
+  function pixel(colour, op) {
+    const c = colour.startsWith("#") ? colour : "#7f7f7f";
+    const ch = k => Math.round(255 - op * (255 - parseInt(c.slice(k, k + 2), 16)));
+    return (255 << 24 | ch(5) << 16 | ch(3) << 8 | ch(1)) >>> 0;
+  }
+
+  // one frame painted on the canvas (plotly's layer hidden): the points written straight into the
+  // canvas's pixels (a few squares of 10,000 per frame; drawing them one by one through the 2-d
+  // context costs several times as much), then the marks of the overlay
+  function paint(el, t) {
+    const f = el._lmFilm, n = f.points;
+    el._lmPaints = (el._lmPaints || 0) + 1; // counted by benchmarks/explorer_browser.py
+    if (!el._lmXs || el._lmXs.length !== n) { el._lmXs = new Float32Array(n); el._lmYs = new Float32Array(n); }
+    const xs = el._lmXs, ys = el._lmYs, fl = el._fullLayout, xa = fl.xaxis, ya = fl.yaxis;
+    filmAt(el, t, xs, ys);
+    const cv = canvasOf(el), dpr = window.devicePixelRatio || 1, w = el.clientWidth, h = el.clientHeight;
+    const W = Math.round(w * dpr), H = Math.round(h * dpr);
+    if (cv.width !== W || cv.height !== H) {
+      cv.width = W; cv.height = H;
+      cv.style.width = w + "px"; cv.style.height = h + "px";
+    }
+    const ctx = cv.getContext("2d");
+    if (!el._lmImg || el._lmImg.width !== W || el._lmImg.height !== H) el._lmImg = ctx.createImageData(W, H);
+    const img = el._lmImg, buf = new Uint32Array(img.data.buffer);
+    buf.fill(0);
+    // plotly's linear axes: screen = _offset + _m * value + _b; the plot area clips
+    const ax = xa._m * dpr, bx = (xa._offset + xa._b) * dpr, ay = ya._m * dpr, by = (ya._offset + ya._b) * dpr;
+    const x0 = Math.max(0, Math.floor(xa._offset * dpr)), x1 = Math.min(W, Math.ceil((xa._offset + xa._length) * dpr));
+    const y0 = Math.max(0, Math.floor(ya._offset * dpr)), y1 = Math.min(H, Math.ceil((ya._offset + ya._length) * dpr));
+    const r = Math.max(1, Math.round((el._lmData.x.length > 20000 ? 1.2 : 2) * dpr)), keep = el._lmKeep;
+    for (const [colour, op, idx] of el._lmGroups) {
+      const on = pixel(colour, op), off = pixel(colour, FADED);
+      for (const i of idx) {
+        const px = Math.round(ax * xs[i] + bx) - r, py = Math.round(ay * ys[i] + by) - r, v = keep && !keep[i] ? off : on;
+        for (let y = Math.max(py, y0); y < Math.min(py + 2 * r, y1); y++) {
+          const row = y * W;
+          for (let x = Math.max(px, x0); x < Math.min(px + 2 * r, x1); x++) buf[row + x] = v;
+        }
+      }
+    }
+    ctx.putImageData(img, 0, 0);
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    const sx = i => xa._offset + xa.l2p(xs[i]), sy = i => ya._offset + ya.l2p(ys[i]);
+    const ring = (i, rad, colour, width) => {
+      ctx.beginPath(); ctx.arc(sx(i), sy(i), rad, 0, 2 * Math.PI); ctx.lineWidth = width; ctx.strokeStyle = colour; ctx.stroke();
+    };
+    const ov = el._lmData.overlay || {};
+    (ov.neighbours || []).forEach(p => ring(p.index, 6, "#000", 2));
+    if (ov.point) { ring(ov.point.index, 8, "#000", 4); ring(ov.point.index, 8, "#ffd400", 2); }
+    const linked = el.data[el.data.length - 1];
+    (linked && linked.customdata || []).forEach(i => ring(i, 7, "#e11d48", 3));
+  }
+
+  function glShown(el, on) {
+    el.querySelectorAll(".gl-container").forEach(g => { g.style.visibility = on ? "" : "hidden"; });
+    canvasOf(el).style.display = on ? "none" : "block";
+  }
+
+  // the film comes to rest on frame k: the data, every trace and the overlay's marks move there
+  function settle(el, k) {
+    const f = el._lmFilm, d = el._lmData, n = f.points;
+    k = Math.max(0, Math.min(f.frames - 1, Math.round(k)));
+    const xs = new Float32Array(n), ys = new Float32Array(n);
+    filmAt(el, k, xs, ys);
+    d.x = Array.from(xs);
+    d.y = Array.from(ys);
+    const ov = d.overlay || {};
+    (ov.neighbours || []).concat(ov.point ? [ov.point] : []).forEach(p => { p.x = d.x[p.index]; p.y = d.y[p.index]; });
+    if (ov.drawn && ov.neighbours && ov.neighbours.length) { // a drawn digit sits among its neighbours
+      ov.drawn.x = ov.neighbours.reduce((s, p) => s + p.x, 0) / ov.neighbours.length;
+      ov.drawn.y = ov.neighbours.reduce((s, p) => s + p.y, 0) / ov.neighbours.length;
+    }
+    const xsOf = [], ysOf = [], ks = [];
+    el.data.forEach((t, j) => {
+      if (!t.customdata) return;
+      const drawn = t.name === "your digit" && ov.drawn;
+      xsOf.push(t.customdata.map((i, m) => drawn ? ov.drawn.x : (i === null || i === undefined ? t.x[m] : d.x[i])));
+      ysOf.push(t.customdata.map((i, m) => drawn ? ov.drawn.y : (i === null || i === undefined ? t.y[m] : d.y[i])));
+      ks.push(j);
+    });
+    el._lmFrame = k;
+    Plotly.restyle(el, {x: xsOf, y: ysOf}, ks);
+    density(el); // drawn again from the points where this frame has them
+    glShown(el, true);
+    filmUi(el);
+    if (el._lmReported !== k && el._lmHandlers.frame) { el._lmReported = k; el._lmHandlers.frame(k); }
+  }
+
+  function stop(el) {
+    if (el._lmPlaying) { cancelAnimationFrame(el._lmPlaying); el._lmPlaying = 0; }
+  }
+
+  function play(el) {
+    const f = el._lmFilm;
+    if (el._lmPlaying) { stop(el); settle(el, el._lmT); return; }
+    el._lmGroups = paintGroups(el);
+    let t = el._lmFrame >= f.frames - 1 ? 0 : el._lmFrame, last = performance.now();
+    glShown(el, false);
+    const step = now => {
+      t = Math.min(f.frames - 1, t + (now - last) / 1000 * FILM_FPS);
+      last = now;
+      el._lmT = t;
+      paint(el, t);
+      filmUi(el, t);
+      if (t >= f.frames - 1) { el._lmPlaying = 0; settle(el, t); return; }
+      el._lmPlaying = requestAnimationFrame(step);
+    };
+    el._lmPlaying = requestAnimationFrame(step);
+    filmUi(el, t);
+  }
+
+  // the bar under the map: play, the slider over the frames, what the frame is, and the chart of the
+  // frames' kNN-5 accuracy and loss with the frame marked (a click there jumps to a frame)
+  function filmBar(el) {
+    let bar = el._lmBar;
+    if (bar && bar.isConnected) return bar;
+    bar = document.createElement("div");
+    bar.className = "lm-film-bar";
+    bar.style.cssText = "padding:4px 8px;font:13px sans-serif";
+    bar.innerHTML = '<div style="display:flex;flex-wrap:wrap;gap:4px 8px;align-items:center">' +
+      '<button class="lm-play" type="button" style="min-width:5.5em;padding:2px 8px;border:1px solid #888;border-radius:4px;cursor:pointer">▶ Play</button>' +
+      '<input class="lm-frame" type="range" min="0" step="0.01" style="flex:1;min-width:80px" aria-label="Training time">' +
+      '<span class="lm-frame-text" style="white-space:nowrap"></span></div>' +
+      '<div class="lm-chart" style="height:110px"></div>';
+    el.parentNode.insertBefore(bar, el.nextSibling);
+    el._lmBar = bar;
+    const slider = bar.querySelector(".lm-frame");
+    bar.querySelector(".lm-play").addEventListener("click", () => play(el));
+    slider.addEventListener("input", () => { // scrubbing: painted, as while playing
+      if (!el._lmFrames) return;
+      stop(el);
+      if (!el._lmScrub) { el._lmGroups = paintGroups(el); glShown(el, false); el._lmScrub = true; }
+      el._lmT = +slider.value;
+      paint(el, el._lmT);
+      filmUi(el, el._lmT);
+    });
+    slider.addEventListener("change", () => { el._lmScrub = false; if (el._lmFrames) settle(el, +slider.value); });
+    return bar;
+  }
+
+  function filmUi(el, t) {
+    const f = el._lmFilm, bar = el._lmBar;
+    if (!f || !bar) return;
+    t = t === undefined ? el._lmFrame : t;
+    const k = Math.max(0, Math.min(f.frames - 1, Math.round(t)));
+    const slider = bar.querySelector(".lm-frame");
+    slider.max = f.frames - 1;
+    if (document.activeElement !== slider || !el._lmScrub) slider.value = t;
+    bar.querySelector(".lm-play").textContent = el._lmPlaying ? "❚❚ Pause" : "▶ Play";
+    bar.querySelector(".lm-frame-text").textContent = "frame " + k + "/" + (f.frames - 1) + " · epoch " +
+      f.epochs[k].toFixed(f.epochs[k] < 1 ? 3 : 1) + " · kNN-5 " + f.knn5[k].toFixed(1) + " %";
+    const chart = bar.querySelector(".lm-chart");
+    if (chart.data) Plotly.relayout(chart, {"shapes[0].x0": t, "shapes[0].x1": t});
+  }
+
+  function filmChart(el) {
+    const f = el._lmFilm, chart = el._lmBar.querySelector(".lm-chart"), frames = f.epochs.map((_, k) => k);
+    // a tick every 90 px or so, at whole epochs
+    const every = Math.max(1, Math.round(f.epochs[f.frames - 1] / Math.max(2, Math.floor(el.clientWidth / 90))));
+    const ticks = frames.filter(k => k === 0 || Number.isInteger(f.epochs[k]) && f.epochs[k] % every === 0);
+    Plotly.react(chart, [
+      {x: frames, y: f.knn5, name: "kNN-5 in the latent (%)", mode: "lines+markers", marker: {size: 4}, line: {color: "#1f77b4"}},
+      {x: frames, y: f.loss, name: f.loss_name.startsWith("val") ? f.loss_name : "validation " + f.loss_name, yaxis: "y2", mode: "lines", line: {color: "#d62728"}},
+    ], {
+      margin: {l: 40, r: 50, t: 16, b: 22}, height: 110, showlegend: true,
+      legend: {orientation: "h", y: 1.05, yanchor: "bottom", x: 0, font: {size: 11}},
+      xaxis: {tickvals: ticks, ticktext: ticks.map(k => "ep " + (+f.epochs[k].toFixed(2))), fixedrange: true, tickangle: 0},
+      yaxis: {title: {text: "kNN-5 %", font: {size: 11}}, fixedrange: true},
+      yaxis2: {overlaying: "y", side: "right", fixedrange: true, title: {text: f.loss_name, font: {size: 11}}},
+      shapes: [{type: "line", x0: el._lmFrame, x1: el._lmFrame, yref: "paper", y0: 0, y1: 1, line: {color: "#111", width: 2}}],
+      paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)",
+    }, {displayModeBar: false, responsive: true});
+    if (!chart._lmBound) {
+      chart._lmBound = true;
+      chart.on("plotly_click", ev => { if (el._lmFrames) { stop(el); settle(el, ev.points[0].x); } });
+    }
+  }
+
+  // after a map is drawn: a film opens on the frame the answer names, else on the frame the page
+  // showed already (an answer to a click keeps the film where it is), else on its last frame
+  function startFilm(el, data) {
+    const film = data.film;
+    el.classList.toggle("lm-has-film", !!film); // the page's stylesheet makes room for the film's bar
+    if (!film) {
+      if (el._lmBar) { el._lmBar.remove(); el._lmBar = null; }
+      stop(el); el._lmFilm = null; el._lmFrames = null;
+      return;
+    }
+    const same = el._lmFilm && el._lmFilm.url === film.url;
+    const k = film.frame !== null && film.frame !== undefined ? film.frame : (same ? el._lmFrame : film.frames - 1);
+    if (!same) { stop(el); el._lmFrames = null; el._lmReported = undefined; }
+    el._lmFilm = film;
+    el._lmFrame = k;
+    filmBar(el);
+    filmChart(el);
+    filmUi(el);
+    filmFrames(film.url).then(q => {
+      if (el._lmFilm !== film) return; // another map came meanwhile
+      el._lmFrames = q;
+      if (!el._lmPlaying) settle(el, k);
+    });
   }
 
   function render(el, data, handlers) {
@@ -116,11 +478,24 @@
     };
     if (three) layout.scene = {xaxis: axis, yaxis: axis, zaxis: axis};
     else { layout.xaxis = axis; layout.yaxis = {...axis, scaleanchor: "x"}; }
-    Plotly.react(el, traces(data), layout, {displaylogo: false, responsive: true, scrollZoom: true});
+    if (data.film) { // every frame in one fixed box, so the axes stay still while the points move
+      const b = data.film.view || data.film.box, px = 0.05 * (b[1] - b[0]), py = 0.05 * (b[3] - b[2]);
+      layout.xaxis = {...layout.xaxis, range: [b[0] - px, b[1] + px], autorange: false};
+      layout.yaxis = {...layout.yaxis, range: [b[2] - py, b[3] + py], autorange: false};
+    }
+    if (el._lmPlaying) { stop(el); glShown(el, true); }
+    Plotly.react(el, traces(data), layout, {displaylogo: false, responsive: true, scrollZoom: true})
+      .then(() => { if (!el._lmDrawnAt) el._lmDrawnAt = performance.now(); }); // benchmarks/explorer_browser.py
+    el._lmFaded = false;
     el._lmData = data;
     el._lmHandlers = handlers || {};
     el._lmNarrow = narrow;
     maps.add(el);
+    // a map drawn afresh (a late answer) rings again what another map points at
+    if (pointed && pointed.from !== el && pointed.from.isConnected && pointed.ids.length) mark(el, pointed.ids);
+    filterBar(el);
+    applyFilter(el);
+    startFilm(el, data);
     if (el._lmBound) return;
     el._lmBound = true; // plotly keeps its listeners across react(), so they are added once
     // plotly's own "responsive" follows the window only: a second map shown beside this one halves
@@ -170,5 +545,5 @@
     });
   }
 
-  window.LatentMap = {render: render};
+  window.LatentMap = {render: render, play: play, settle: settle};
 })();
