@@ -462,6 +462,14 @@
     });
   }
 
+  // the plot follows its box once more when a resize came while it was still drawing (plotly lets a
+  // resize during a draw pass, and the draw keeps the width it started with)
+  function fit(el) {
+    if (el.isConnected && el._fullLayout && Math.abs(el._fullLayout.width - el.clientWidth) >= 2) {
+      Plotly.Plots.resize(el);
+    }
+  }
+
   function render(el, data, handlers) {
     const three = data.dim === 3, axis = {visible: false, showgrid: false, zeroline: false}, narrow = el.clientWidth < 520;
     const layout = {
@@ -485,7 +493,10 @@
     }
     if (el._lmPlaying) { stop(el); glShown(el, true); }
     Plotly.react(el, traces(data), layout, {displaylogo: false, responsive: true, scrollZoom: true})
-      .then(() => { if (!el._lmDrawnAt) el._lmDrawnAt = performance.now(); }); // benchmarks/explorer_browser.py
+      .then(() => {
+        if (!el._lmDrawnAt) el._lmDrawnAt = performance.now(); // benchmarks/explorer_browser.py
+        fit(el);
+      });
     el._lmFaded = false;
     el._lmData = data;
     el._lmHandlers = handlers || {};
@@ -505,7 +516,7 @@
         if (!el.isConnected || !el.data) return;
         // across the narrow width the legend moves (see render): draw again, else only resize
         if ((el.clientWidth < 520) !== el._lmNarrow) render(el, el._lmData, el._lmHandlers);
-        else Plotly.Plots.resize(el);
+        else Plotly.Plots.resize(el).then(() => fit(el));
       }).observe(el);
     }
     // capture phase: the pointer's position is known before plotly's own handlers raise a hover
