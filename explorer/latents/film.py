@@ -2,9 +2,9 @@
 (checkpoints/NAME.dynamics.safetensors), each the test digits' 2-d map at one point of training.
 
 The browser gets every frame once, as one binary file of int16 coordinates over the film's box
-(10,000 points x 2 x 2 bytes a frame: about 40 kB, where JSON text would be about 150 kB), and
-moves the points itself (explorer/static/latent_map.js); the server only names the file and the
-frame to open on."""
+(10,000 points x 2 x 2 bytes = 40,000 bytes a frame; JSON text of 3-decimal numbers takes about
+three times that), and moves the points itself (explorer/static/latent_map.js); the server only
+names the file and the frame to open on."""
 
 import base64
 from dataclasses import dataclass
