@@ -289,6 +289,21 @@ def test_the_link_names_the_second_model():
     assert isinstance(with_extras(link, "", 5), type(gr.skip()))
 
 
+def test_first_map_coloured_by_agreement():
+    from explorer.latents.compare import first_by_agreement
+
+    other = NAMES[-1]
+    data = json.loads(first_by_agreement("autoencoder", other, "umap", 2, "label", "both", 5))
+    assert data["model"] == "autoencoder" and data["colour"] == "agreement" and other in data["legend_title"]
+    assert data["v"] == pytest.approx(latents.agreement("autoencoder", other).tolist(), abs=1e-4)
+    assert data["overlay"]["point"]["index"] == 5
+    # the first map keeps its own colouring otherwise
+    for by, o in (("same", other), ("agreement", other), ("both", "")):
+        assert isinstance(first_by_agreement("autoencoder", o, "umap", 2, "label", by, 5), type(gr.skip()))
+    with pytest.raises(gr.Error):
+        first_by_agreement("autoencoder", "autoencoder", "umap", 2, "label", "both", 5)
+
+
 def test_compare_two_models(client):
     """The second map (coloured by agreement or as the first, the point marked), the agreement's
     mean, its histogram, the least agreed digits and a link naming both models."""

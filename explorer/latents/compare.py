@@ -19,7 +19,11 @@ from .scatter import map_json, point_overlay, share_query
 
 K = 15  # neighbours compared per digit
 N_DISAGREE = 24  # digits in the gallery of the strongest disagreements
-COMPARE_COLOURS = [("The first map's colouring", "same"), (f"Neighbourhood agreement (k={K})", "agreement")]
+COMPARE_COLOURS = [
+    ("The first map's colouring", "same"),
+    (f"Neighbourhood agreement (k={K}), the second map", "agreement"),
+    (f"Neighbourhood agreement (k={K}), both maps", "both"),
+]
 
 
 @cache
@@ -91,7 +95,7 @@ def compare(name, other, proj, dim, colour, by="same", point=-1):
         overlay = point_overlay(mo.coords[f"{proj2}_{dim2}d"], i, knn(other)[i, :8].tolist())
     scatter = (
         _agreement_json(other, proj2, dim2, name, agree, overlay)
-        if by == "agreement"
+        if by in ("agreement", "both")
         else map_json(other, proj2, dim2, colour2, overlay)
     )
     shared = (2 * K * agree / (1 + agree)).round().long()  # back from Jaccard to a count
@@ -117,6 +121,18 @@ def compare_view(name, other, proj, dim, colour, by="same", point=-1):
     if not other:
         return tuple(gr.skip() for _ in Compared._fields)
     return compare(name, other, proj, dim, colour, by, point)
+
+
+def first_by_agreement(name, other, proj, dim, colour, by="same", point=-1):
+    """The first map coloured by its agreement with the second, its point marked, when both maps are
+    to be (`by` "both"); nothing otherwise (the first map keeps its own colouring)."""
+    if not other or by != "both":
+        return gr.skip()
+    m, _ = check_pair(name, other)
+    m, proj, dim, _ = check_view(name, proj, dim, colour)
+    i = -1 if point is None or point == -1 else whole(point, "point index", len(m.labels) - 1)
+    overlay = point_overlay(m.coords[f"{proj}_{dim}d"], i, knn(name)[i, :8].tolist()) if i >= 0 else None
+    return _agreement_json(name, proj, dim, other, agreement(name, other), overlay)
 
 
 def disagreement_point(name, other, evt: gr.SelectData) -> int:

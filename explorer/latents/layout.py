@@ -5,7 +5,7 @@ import gradio as gr
 
 from ..inputs import draw_or_upload, on_stroke
 from ..outputs import outputs, updates
-from .compare import COMPARE_COLOURS, Compared, K, compare_view, disagreement_point
+from .compare import COMPARE_COLOURS, Compared, K, compare_view, disagreement_point, first_by_agreement
 from .handlers import (
     MAX_SELECTION,
     N_NEIGHBOURS,
@@ -121,7 +121,7 @@ def build(demo: gr.Blocks, tabs: gr.Tabs, mine: gr.State):
                         value="", js_on_load=ON_LOAD, elem_id="latent-map-2", min_height=480, **plot
                     )
             with gr.Column(visible=False) as compare_panel:
-                by = gr.Radio(COMPARE_COLOURS, value="same", label="Colour the second map by")
+                by = gr.Radio(COMPARE_COLOURS, value="same", label="Colour by")
                 agree_text = gr.Markdown(elem_id="explorer-agreement")
                 with gr.Row():
                     agree_hist = gr.BarPlot(
@@ -315,6 +315,8 @@ def build(demo: gr.Blocks, tabs: gr.Tabs, mine: gr.State):
         api_name="explorer_compare",
         trigger_mode="always_last",
         show_progress="minimal",
+    ).then(  # and, coloured by agreement on both maps, the first map too
+        first_by_agreement, [model, other, proj, dim, colour, by, point], scatter, api_name=False
     )
     scatter2.pick(point_clicked, None, point, api_name=False).then(
         point_view, [*controls, point, digits], point_out, api_name=False
