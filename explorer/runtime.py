@@ -50,6 +50,15 @@ def train_command(name: str) -> str:
     return f"python -m training {model}" + (f" --dataset {dataset}" if dataset != "mnist" else "")
 
 
+def created(name: str, default: str | None = None) -> str | None:
+    """The `created` stamp of checkpoint `name`, which files made from it (maps, films) record;
+    `default` when the checkpoint is missing or unreadable (the handlers that need it say so)."""
+    try:
+        return read_metadata(checkpoint_path(name))["created"]
+    except CheckpointError:
+        return default
+
+
 @cache
 def model(name: str) -> torch.nn.Module:
     """The checkpoint checkpoints/<name>.safetensors, loaded once, in eval mode on the device, as

@@ -15,9 +15,10 @@ import gradio as gr
 import numpy as np
 import torch
 
-from training.checkpoint import CheckpointError, checkpoint_path, read_metadata
+from training.checkpoint import CheckpointError, checkpoint_path
 from training.dynamics import dynamics_path, read_dynamics
 
+from .. import runtime
 from .sprites import file_url, sprite_dir
 
 FILM = "film"  # the projection key of a film (Map.coords["film_2d"] holds its last frame)
@@ -61,13 +62,9 @@ def has_film(name: str) -> bool:
 @cache
 def _load(name: str) -> Film:
     t, header = read_dynamics(dynamics_path(checkpoint_path(name)))
-    try:
-        now = read_metadata(checkpoint_path(name))["created"]
-    except CheckpointError:
-        now = header.get("checkpoint_created")
     stale = (
         None
-        if header.get("checkpoint_created") == now
+        if header.get("checkpoint_created") == runtime.created(name, header.get("checkpoint_created"))
         else f"The training film of {name} was made from another checkpoint; rerun "
         f"`python -m training {name} --snapshots` and `python -m training export {name} --dynamics`."
     )

@@ -9,7 +9,7 @@ import gradio as gr
 import torch
 
 from training import registry
-from training.checkpoint import CheckpointError, checkpoint_path, read_metadata
+from training.checkpoint import CheckpointError, checkpoint_path
 from training.export import map_path, read_map
 
 from .. import runtime
@@ -89,12 +89,8 @@ def _load(name: str, split: str = "test") -> Map:
             coords["film_2d"] = load_film(name).coords[-1]
         except gr.Error:  # an unreadable film leaves the model's other maps as they are
             pass
-    # checked once, like the model itself, which runtime.model also loads once per process; a missing
-    # checkpoint is reported by the handlers that need it, not here
-    try:
-        now = read_metadata(checkpoint_path(name))["created"]
-    except CheckpointError:
-        now = header.get("checkpoint_created")
+    # checked once, like the model itself, which runtime.model also loads once per process
+    now = runtime.created(name, header.get("checkpoint_created"))
     warning = (
         None
         if created == {now}

@@ -114,12 +114,20 @@
   // makes the dense regions of a map of 70,000 digits read as dense.
   const FADED = 0.06;
 
+  // a bar of controls the map keeps beside its plot (above or below it), made once per map
+  function controlBar(el, key, className, css, below) {
+    if (el[key] && el[key].isConnected) return null;
+    const b = document.createElement("div");
+    b.className = className;
+    b.style.cssText = css + ";font:13px sans-serif";
+    el.parentNode.insertBefore(b, below ? el.nextSibling : el);
+    el[key] = b;
+    return b;
+  }
+
   function filterBar(el) {
-    let bar = el._lmFilter;
-    if (bar && bar.isConnected) return bar;
-    bar = document.createElement("div");
-    bar.className = "lm-filter";
-    bar.style.cssText = "display:flex;flex-wrap:wrap;gap:4px 10px;align-items:center;padding:2px 6px;font:13px sans-serif";
+    const bar = controlBar(el, "_lmFilter", "lm-filter", "display:flex;flex-wrap:wrap;gap:4px 10px;align-items:center;padding:2px 6px");
+    if (!bar) return el._lmFilter;
     // compact controls whatever the page's stylesheet gives form elements (Gradio's are tall)
     const box = "height:24px;padding:0 4px;font-size:13px;border:1px solid #aaa;border-radius:4px;box-sizing:border-box";
     const digits = '<option value="">any</option>' + [...Array(10).keys()].map(d => `<option>${d}</option>`).join("");
@@ -131,8 +139,6 @@
       '<label><input type="checkbox" class="lm-f-density"> density</label>' +
       `<label>go to # <input type="number" class="lm-f-jump" min="0" step="1" style="${box};width:6em" aria-label="Go to point index"></label>` +
       '<span class="lm-f-count" style="color:#666"></span>';
-    el.parentNode.insertBefore(bar, el);
-    el._lmFilter = bar;
     bar.querySelectorAll("select, input[type=checkbox], .lm-f-score").forEach(c => c.addEventListener("change", () => applyFilter(el)));
     bar.querySelector(".lm-f-jump").addEventListener("keydown", e => {
       if (e.key !== "Enter") return;
@@ -373,18 +379,13 @@
   // the bar under the map: play, the slider over the frames, what the frame is, and the chart of the
   // frames' kNN-5 accuracy and loss with the frame marked (a click there jumps to a frame)
   function filmBar(el) {
-    let bar = el._lmBar;
-    if (bar && bar.isConnected) return bar;
-    bar = document.createElement("div");
-    bar.className = "lm-film-bar";
-    bar.style.cssText = "padding:4px 8px;font:13px sans-serif";
+    const bar = controlBar(el, "_lmBar", "lm-film-bar", "padding:4px 8px", true);
+    if (!bar) return el._lmBar;
     bar.innerHTML = '<div style="display:flex;flex-wrap:wrap;gap:4px 8px;align-items:center">' +
       '<button class="lm-play" type="button" style="min-width:5.5em;padding:2px 8px;border:1px solid #888;border-radius:4px;cursor:pointer">▶ Play</button>' +
       '<input class="lm-frame" type="range" min="0" step="0.01" style="flex:1;min-width:80px" aria-label="Training time">' +
       '<span class="lm-frame-text" style="white-space:nowrap"></span></div>' +
       '<div class="lm-chart" style="height:110px"></div>';
-    el.parentNode.insertBefore(bar, el.nextSibling);
-    el._lmBar = bar;
     const slider = bar.querySelector(".lm-frame");
     bar.querySelector(".lm-play").addEventListener("click", () => play(el));
     slider.addEventListener("input", () => { // scrubbing: painted, as while playing
