@@ -42,7 +42,7 @@ def uncached_view(name, proj, dim, colour, digits="test"):
 
 def first_film(name):
     """Switching to a model's film the first time: its frames read and written for the browser."""
-    for cached in (latents.film._load, latents.film.film_file, latents._points_json):
+    for cached in (latents.film._load, latents.film._bounds, latents.film.film_file, latents._points_json):
         cached.cache_clear()
     latents.film.film_file(name).unlink(missing_ok=True)
     return latents.view(name, "film", 2, "label", -1)

@@ -17,6 +17,7 @@ import torch
 
 from training.checkpoint import CheckpointError, checkpoint_path
 from training.dynamics import dynamics_path, read_dynamics
+from training.snapshots import record_command
 
 from .. import runtime
 from .sprites import file_url, sprite_dir
@@ -66,7 +67,7 @@ def _load(name: str) -> Film:
         None
         if header.get("checkpoint_created") == runtime.created(name, header.get("checkpoint_created"))
         else f"The training film of {name} was made from another checkpoint; rerun "
-        f"`python -m training {name} --snapshots` and `python -m training export {name} --dynamics`."
+        f"`{record_command(name)}` and `python -m training export {name} --dynamics`."
     )
     return Film(
         t["coords"].float(),
@@ -123,6 +124,14 @@ def film_file(name: str) -> Path:
     return path
 
 
+@cache
+def _bounds(name: str) -> tuple[list[float], list[float]]:
+    """(box, view) of a film, computed once: the view's quantiles over every frame's points take
+    longer than the rest of an answer."""
+    film = load_film(name)
+    return film.box(), film.view()
+
+
 def film_data(name: str, frame: int | None = None, inline: bool = False) -> dict:
     """What latent_map.js needs to play the film: where its frames are, their box and what each
     frame was (epoch, kNN-5, trustworthiness, loss); `frame` is the one to open on (None: the frame
@@ -139,8 +148,8 @@ def film_data(name: str, frame: int | None = None, inline: bool = False) -> dict
         "url": url,
         "frames": film.frames,
         "points": film.coords.shape[1],
-        "box": film.box(),
-        "view": film.view(),
+        "box": _bounds(name)[0],
+        "view": _bounds(name)[1],
         "epochs": film.epochs,
         "knn5": film.knn5,
         "trust": film.trust,
