@@ -27,7 +27,7 @@ def build_demo() -> gr.Blocks:
                 denoise.build(demo, mine)
             with gr.Tab("VAE", id="vae"):
                 vae.build(demo, mine)
-            with gr.Tab("Latent explorer", id="latent_explorer"):
+            with gr.Tab("Latent explorer", id=latents.TAB_ID):
                 latents.build(demo, tabs, mine)
             with gr.Tab("Latent neurons", id="latent_neurons"):
                 neurons.build(demo, mine)
@@ -47,6 +47,7 @@ LAUNCH = {  # also used by the tests' server
     # Gradio 6 takes a page's CSS and script at launch
     "css": "\n".join([inputs.CSS, denoise.CSS, neurons.CSS, latents.CSS]),
     "js": inputs.PAGE_JS,
+    "head": latents.page_head(),
 }
 
 
@@ -64,6 +65,7 @@ def main(argv=None):
         else None
     )
     runtime.set_device(args.device)
+    runtime.keep_memory_flat()
     # One thread per request: answers are batches of one or two digits, which gain nothing from
     # intra-op threads, and with several requests at once those threads fight over the cores
     # (measured on 2 cores beside a busy process: 630 ms per answer with 2 threads, 10 ms with 1).

@@ -5,9 +5,11 @@ running `python app.py`, in one run:
    drawn by the app (a shared link), by the app's standalone HTML export, and by
    `umap.plot.interactive` (bokeh, its scripts inlined, 900x900 so that it stays interactive at
    70,000 points) from the same coordinates: the time from navigation to the scatter drawn (the
-   first animation frame after it is), the time from moving the pointer onto a digit to its
-   tooltip naming it (p50 and p95 over --hovers digits, the most isolated ones of the map, so the
-   pointer finds the one meant), and the page's JS heap after a garbage collection. The peer needs
+   first animation frame after it is; the app and its export paint the points on a canvas first,
+   then plotly draws them again), to the scatter answering the pointer (plotly drawn; the peer's
+   when drawn), the time from moving the pointer onto a digit to its tooltip naming it (p50 and
+   p95 over --hovers digits, the most isolated ones of the map, so the pointer finds the one
+   meant), and the page's JS heap after a garbage collection. The peer needs
    `pip install -r requirements-bench.txt`; without it the table says so.
 2. Training films: for each model with one, what the page downloads for the film, how many frames a
    second it paints while the film plays (requestAnimationFrame callbacks that drew a frame), beside
@@ -33,19 +35,26 @@ from common import CHROMIUM, CHROMIUM_FLAGS, free_port, percentile, start, stop,
 from explorer import latents
 from training.projection import neighbours
 
-# run before any script of a page: the time of the first animation frame after `drawn()` holds
-DRAWN = """window._benchDrawn = null;
-(function poll() {
+# run before any script of a page: the time of the first animation frame after `drawn()` holds, and
+# of the first after `ready()` holds (hover works)
+DRAWN = """window._benchDrawn = null; window._benchReady = null;
+const benchPoll = (test, key) => (function poll() {
   let ok = false;
-  try { ok = !!(window._benchIsDrawn && window._benchIsDrawn()); } catch (e) {}
-  if (ok) requestAnimationFrame(() => { window._benchDrawn = performance.now(); });
+  try { ok = !!test(); } catch (e) {}
+  if (ok) requestAnimationFrame(() => { window[key] = performance.now(); });
   else requestAnimationFrame(poll);
-})();"""
+})();
+benchPoll(() => window._benchIsDrawn(), '_benchDrawn');
+benchPoll(() => window._benchIsReady(), '_benchReady');"""
 
 # each page: when its scatter is drawn, where digit i is on the screen, and whether the tooltip names i
+# the app and its export draw the points first on a canvas (el._lmPreviewAt), then plotly draws them
+# again, interactive (el._lmDrawnAt); the peer's plot is interactive when drawn
 PAGES = {
     "app": {
-        "drawn": "() => { const el = document.querySelector('#latent-map .js-plotly-plot');"
+        "drawn": "() => { const el = document.querySelector('#latent-map .lm-plot');"
+        " return el && (el._lmPreviewN === N_POINTS || el._lmDrawnAt && el._lmData.x.length === N_POINTS); }",
+        "ready": "() => { const el = document.querySelector('#latent-map .js-plotly-plot');"
         " return el && el._lmDrawnAt && el._lmData.x.length === N_POINTS; }",
         "xy": "(i) => { const el = document.querySelector('#latent-map .js-plotly-plot'), d = el._lmData,"
         " fl = el._fullLayout, r = el.getBoundingClientRect();"
@@ -55,6 +64,8 @@ PAGES = {
     },
     "page": {
         "drawn": "() => { const el = document.getElementById('map');"
+        " return el && (el._lmPreviewN === N_POINTS || el._lmDrawnAt && el._lmData.x.length === N_POINTS); }",
+        "ready": "() => { const el = document.getElementById('map');"
         " return el && el._lmDrawnAt && el._lmData.x.length === N_POINTS; }",
         "xy": "(i) => { const el = document.getElementById('map'), d = el._lmData, fl = el._fullLayout,"
         " r = el.getBoundingClientRect();"
@@ -64,6 +75,8 @@ PAGES = {
     },
     "peer": {
         "drawn": """() => window.Bokeh && Bokeh.index && Object.keys(Bokeh.index).length > 0
+          && !!Object.values(Bokeh.index)[0].frame""",
+        "ready": """() => window.Bokeh && Bokeh.index && Object.keys(Bokeh.index).length > 0
           && !!Object.values(Bokeh.index)[0].frame""",
         "xy": """(i) => {
           const v = Object.values(Bokeh.index)[0], f = v.frame, r = v.el.getBoundingClientRect();
@@ -147,11 +160,13 @@ def targets(coords, n_hovers: int) -> list[int]:
 def measure(browser, url: str, kind: str, n: int, hovers: list[int]) -> list:
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.set_default_timeout(180_000)
-    spec = {k: v.replace("N_POINTS", str(n)) if k == "drawn" else v for k, v in PAGES[kind].items()}
-    page.add_init_script(f"window._benchIsDrawn = {spec['drawn']};\n{DRAWN}")
+    spec = {k: v.replace("N_POINTS", str(n)) for k, v in PAGES[kind].items()}
+    page.add_init_script(
+        f"window._benchIsDrawn = {spec['drawn']};\nwindow._benchIsReady = {spec['ready']};\n{DRAWN}"
+    )
     page.goto(url)
-    page.wait_for_function("() => window._benchDrawn !== null")
-    drawn = page.evaluate("() => window._benchDrawn") / 1000
+    page.wait_for_function("() => window._benchDrawn !== null && window._benchReady !== null")
+    drawn, ready = (t / 1000 for t in page.evaluate("() => [window._benchDrawn, window._benchReady]"))
     laps = []
     for i in hovers:
         x, y = page.evaluate(spec["xy"], i)
@@ -170,7 +185,7 @@ def measure(browser, url: str, kind: str, n: int, hovers: list[int]) -> list:
     page.close()
     p50 = f"{statistics.median(laps):.1f}" if laps else "-"
     p95 = f"{percentile(laps, 95):.1f}" if laps else "-"
-    return [f"{drawn:.2f}", p50, p95, f"{len(laps)}/{len(hovers)}", f"{heap:.1f}"]
+    return [f"{drawn:.2f}", f"{ready:.2f}", p50, p95, f"{len(laps)}/{len(hovers)}", f"{heap:.1f}"]
 
 
 def peer_rows(browser, url: str, n_hovers: int) -> list[list]:
@@ -197,7 +212,7 @@ def peer_rows(browser, url: str, n_hovers: int) -> list[list]:
             rows.append([f"{n:,}", names[kind], *row, ratio])
         if peer is None:
             missing = "umap.plot: not installed (pip install -r requirements-bench.txt)"
-            rows.append([f"{n:,}", missing, *"-" * 6])
+            rows.append([f"{n:,}", missing, *"-" * 7])
     return rows
 
 
@@ -260,6 +275,7 @@ def main():
                 "points",
                 "scatter",
                 "first draw (s)",
+                "hover works (s)",
                 "hover p50 (ms)",
                 "hover p95 (ms)",
                 "tooltips right",

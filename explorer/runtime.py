@@ -1,6 +1,8 @@
 """Process-wide state of the app: the device, checkpoints loaded once, the cached test set."""
 
+import ctypes
 import threading
+import time
 from functools import cache
 
 import gradio as gr
@@ -114,6 +116,27 @@ def train_set():
     """MNIST's 60k training images and labels (the explorer's map of all 70,000 digits)."""
     with _lock:
         return load_dataset("mnist").train
+
+
+def keep_memory_flat(every_s: float = 60.0) -> None:
+    """Fewer malloc arenas, and free memory handed back to the system once a minute (glibc only;
+    elsewhere nothing changes). glibc gives threads that allocate at once arenas of their own, up to
+    8 per core, and keeps the freed memory of each for reuse: with Gradio's worker threads taking
+    requests in turn, resident memory crept up through a soak of 16 clients for 30 minutes
+    (benchmarks/load.py --minutes 30: 141 MB without this, -17 MB with it; docs/benchmarks.md)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-8, 2)  # M_ARENA_MAX; must come before the worker threads allocate
+        trim = libc.malloc_trim
+    except (OSError, AttributeError):
+        return
+
+    def run():
+        while True:
+            time.sleep(every_s)
+            trim(0)
+
+    threading.Thread(target=run, daemon=True, name="malloc-trim").start()
 
 
 def warm_up(names: tuple[str, ...] = (), then=None) -> threading.Thread:

@@ -267,6 +267,55 @@ def test_explorer_link_hover_and_click(page, shots, server_url):
     assert "point=123" in link and f"model={name}" in link and "color=pred" in link
 
 
+# where the first drawing put point i (its canvas's own map of values to pixels), in the map's box
+PREVIEW_XY = """(i) => { const el = document.querySelector('#latent-map .lm-plot'), a = el._lmPreviewMap;
+  const d = window._lmFirstData; return [a[0] * d.x[i] + a[1], a[2] * d.y[i] + a[3]]; }"""
+
+
+@pytest.mark.skipif(not latents.available(), reason="no explorer maps (python -m training export)")
+def test_shared_link_draws_its_points_before_plotly(page, server_url):
+    """A shared link's page paints its map's points from the file the page head fetched while the app
+    was starting, before plotly.js has run (held back here); plotly then draws the same points at the
+    same places, and the first drawing goes."""
+    name = latents.available()[0]
+    latents.points_file(name, "umap", 2, "label")  # what the app's warm-up writes
+    coords = latents.load_map(name).coords["umap_2d"]
+    gap, _ = neighbours(coords, coords, 2)
+    i = int(gap[:, 1].argmax())  # the most isolated digit: no other point is painted over it
+    fresh = page.context.browser.new_page(viewport={"width": 1400, "height": 1000})
+    held, hold = [], [True]
+    fresh.route("**/plotly.min.js", lambda route: held.append(route) if hold[0] else route.continue_())
+    try:
+        fresh.goto(f"{server_url}?tab=explorer&model={name}&proj=umap&dim=2&color=label")
+        fresh.wait_for_function("() => document.querySelector('#latent-map .lm-plot')?._lmPreviewN === 10000")
+        assert fresh.evaluate("typeof Plotly") == "undefined" and held
+        fresh.evaluate("async () => { window._lmFirstData = await window._lmFirst; }")
+        x, y = fresh.evaluate(PREVIEW_XY, i)
+        dpr = fresh.evaluate("devicePixelRatio")
+        alpha = fresh.evaluate(
+            "([x, y]) => document.querySelector('#latent-map canvas.lm-preview').getContext('2d')"
+            ".getImageData(x, y, 1, 1).data[3]",
+            [round(x * dpr), round(y * dpr)],
+        )
+        assert alpha == 255  # the point is painted where the canvas's map puts it
+        hold[0] = False
+        for route in held:
+            route.continue_()
+        fresh.wait_for_function(
+            "() => document.querySelector('#latent-map .js-plotly-plot')?._lmDrawnAt"
+            " && !document.querySelector('#latent-map canvas.lm-preview')"
+        )
+        px, py = fresh.evaluate(
+            "(i) => { const el = document.querySelector('#latent-map .js-plotly-plot'), fl = el._fullLayout,"
+            " d = el._lmData;"
+            " return [fl._size.l + fl.xaxis.l2p(d.x[i]), fl._size.t + fl.yaxis.l2p(d.y[i])]; }",
+            i,
+        )
+        assert abs(px - x) <= 1.5 and abs(py - y) <= 1.5, ((x, y), (px, py))
+    finally:
+        fresh.close()
+
+
 @pytest.mark.skipif(
     not latents.has_all("autoencoder"), reason="no map of all digits (python -m training export --split all)"
 )

@@ -203,6 +203,34 @@ def test_exported_page_is_standalone(client):
     assert "gradio_api" not in page and "http://" not in page.split("<script>", 1)[0]
 
 
+def test_exported_page_paints_its_points_before_plotly_runs(client):
+    page = open(client.predict("autoencoder", "umap", 2, "label", api_name="/explorer_export")).read()
+    # plotly.js travels as text after the points' first painting, and runs after that frame
+    assert page.index("LatentMap.preview(") < page.index("<script type='text/plain' id='plotly-js'>")
+    assert page.index("id='plotly-js'>") < page.index("LatentMap.render(")
+
+
+def test_points_files_hold_their_view_and_follow_their_maps(tmp_path, monkeypatch):
+    """The file a shared link's page fetches is the view's JSON under the name the page head builds,
+    in a folder named after the map files, so that a changed map never meets an old file."""
+    for view in ("tsne.2.pred", "pca.2.correct"):  # left by an earlier run: written afresh here
+        (latents.points_dir() / f"autoencoder.{view}.test.json").unlink(missing_ok=True)
+    path = latents.points_file("autoencoder", "tsne", 2, "pred")
+    assert path.parent == latents.points_dir() and path.name == "autoencoder.tsne.2.pred.test.json"
+    assert json.loads(path.read_text()) == json.loads(latents._points_json("autoencoder", "tsne", 2, "pred"))
+    head = latents.page_head()
+    assert f"fetch('{latents.sprites.file_url(latents.points_dir())}/' + name + '.json')" in head
+    assert "[v.model, v.proj, 2, v.color, q.get('digits') === 'all' ? 'all' : 'test'].join('.')" in head
+    assert latents.view("autoencoder", "pca", 2, "correct").scatter  # a view shown gets its file
+    assert (latents.points_dir() / "autoencoder.pca.2.correct.test.json").is_file()
+    stand_in = tmp_path / "autoencoder.map.safetensors"
+    stand_in.write_bytes(b"one")
+    monkeypatch.setattr(latents.scatter, "map_files", lambda: [stand_in])
+    before = latents.points_dir()
+    stand_in.write_bytes(b"other")
+    assert latents.points_dir() != before
+
+
 def test_exported_pair_carries_both_maps(client):
     other = NAMES[-1]
     page = open(

@@ -42,7 +42,7 @@ from .handlers import (
     view,
     warm,
 )
-from .layout import CSS, build
+from .layout import CSS, TAB_ID, build, page_head
 from .maps import (
     COLOURS,
     DIGITS,
@@ -56,7 +56,7 @@ from .maps import (
     projections_of,
     usable,
 )
-from .scatter import _points_json, map_json, parse_query, quality_text, share_query
+from .scatter import _points_json, map_json, parse_query, points_dir, points_file, quality_text, share_query
 from .sprites import STATIC, plotly_js, served_scripts, sprite_dir, sprite_paths
 
 __all__ = [
@@ -68,6 +68,7 @@ __all__ = [
     "knn",
     "COLOURS",
     "CSS",
+    "TAB_ID",
     "DIGITS",
     "MAX_SELECTION",
     "N_NEIGHBOURS",
@@ -98,7 +99,10 @@ __all__ = [
     "neighbours_of",
     "parse_query",
     "placed",
+    "page_head",
     "plotly_js",
+    "points_dir",
+    "points_file",
     "point_clicked",
     "point_latent",
     "point_view",

@@ -32,6 +32,7 @@ from .scatter import (
     point_overlay,
     quality_text,
     share_query,
+    write_points,
 )
 from .sprites import latent_map_js, plotly_js, sprite_paths
 
@@ -352,11 +353,11 @@ def export_html(name, proj, dim, colour, digits="test", other=""):
     width = 100 / len(views)
     # written piece by piece: the map of all digits makes a 20 MB page, and joining it into one string
     # first cost a third of the time
+    # the points are painted first (latent_map.js's preview, a few milliseconds); plotly.js (4.8 MB)
+    # travels as text and runs after that frame, then draws the interactive maps over them
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'>",
         f"<title>MNIST latent lab: {' vs '.join(f'{n} {p} {d}-d' for n, p, d, _ in views)}</title><script>",
-        plotly_js().read_text(),
-        "</script><script>",
         latent_map_js().read_text(),
         "</script></head>",
         "<body style='margin:0;font-family:sans-serif;display:flex'>",
@@ -373,8 +374,20 @@ def export_html(name, proj, dim, colour, digits="test", other=""):
         parts += [f"const data{k} = ", _points_json(n, p, d, c, m.split), f";\ndata{k}.sprites = sprites;\n"]
         if p == FILM:  # a training film travels whole, its frames in a data URL (about 3 MB for 60 frames)
             parts += [f"data{k}.film = ", json.dumps(film_data(n, inline=True)), ";\n"]
-        parts.append(f"LatentMap.render(document.getElementById('map{k or ''}'), data{k}, {{}});\n")
-    parts.append("</script></body></html>")
+        parts.append(f"LatentMap.preview(document.getElementById('map{k or ''}'), data{k});\n")
+    parts += [
+        "</script><script type='text/plain' id='plotly-js'>",
+        plotly_js().read_text(),
+        "</script><script>\nrequestAnimationFrame(() => setTimeout(() => {\n"
+        "  const s = document.createElement('script');\n"
+        "  s.textContent = document.getElementById('plotly-js').textContent;\n"
+        "  document.head.appendChild(s);\n",
+        *(
+            f"  LatentMap.render(document.getElementById('map{k or ''}'), data{k}, {{}});\n"
+            for k in range(len(views))
+        ),
+        "}, 0));\n</script></body></html>",
+    ]
     pair = f"-vs-{views[1][0]}-{views[1][1]}" if other else ""
     out = (
         Path(tempfile.mkdtemp(prefix="map-"))
@@ -426,12 +439,17 @@ def restore(request: gr.Request) -> Restored | None:
 
 
 def warm() -> None:
-    """Load the maps, make the sprite sheets and the suspects' rankings (for the app's warm-up thread)."""
+    """Load the maps, write their default views' points for shared links (scatter.write_points),
+    make the sprite sheets and the suspects' rankings (for the app's warm-up thread)."""
     for name in available():
         try:
             _points_json(name, "umap", 2, "label")
         except gr.Error:
             pass
+    try:
+        write_points()
+    except (gr.Error, OSError):
+        pass  # a link then draws when the app answers, as any other view
     sprite_paths("all" if any(has_all(n) for n in available()) else "test")
     from .compare import knn  # not at the top: compare.py builds on this module
 

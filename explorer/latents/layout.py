@@ -29,7 +29,7 @@ from .handlers import (
     view,
 )
 from .maps import COLOURS, DIGITS, PROJECTIONS, available
-from .scatter import with_extras
+from .scatter import points_dir, with_extras
 from .sprites import file_url, served_scripts, sprite_dir
 from .suspects import SETS, Suspects, suspect_point, suspects
 
@@ -63,24 +63,65 @@ COPY_JS = """(link) => {
   return url;
 }"""
 
-ON_LOAD = """
+TAB_ID = "latent_explorer"  # app.py's id of this tab
+
+
+def on_load(first: bool) -> str:
+    """The gr.HTML's script: the map drawn from each value; before the first value, the first map
+    (`first`) draws the points a shared link's page fetched meanwhile (page_head)."""
+    return """
+const el = element.querySelector('.lm-plot');
 const draw = () => {
-  if (!props.value || typeof Plotly === 'undefined' || typeof LatentMap === 'undefined') return;
-  LatentMap.render(element.querySelector('.lm-plot'), JSON.parse(props.value), {
+  if (typeof LatentMap === 'undefined') return;
+  if (!props.value) { if (FIRST) LatentMap.preview(el); return; }
+  // plotly.js arrives once; the value read then is the latest
+  LatentMap.ready().then(() => LatentMap.render(el, JSON.parse(props.value), {
     pick: i => trigger('pick', {index: i}),
     select: ids => trigger('lasso', {indices: ids}),
     frame: f => trigger('frame', {frame: f}),
-  });
+  }));
 };
 watch('value', draw);
 draw();
-"""
+""".replace("FIRST", "true" if first else "false")
+
+
+def page_head() -> str:
+    """The page's head (launch(head=...)): latent_map.js, and for a shared link to the explorer
+    three things done while the app is still starting: its tab is selected as soon as the tab's
+    button exists (not when the app's first answer comes), the map's points are fetched from
+    points_dir() when it is a 2-d map, and plotly.js is fetched ahead (run after the first draw)."""
+    plotly, script = (file_url(p) for p in served_scripts())
+    folder = file_url(points_dir())
+    return f"""<script src="{script}"></script>
+<script>
+(() => {{
+  const q = new URLSearchParams(location.search);
+  if (q.get('tab') !== 'explorer') return;
+  const pick = () => {{
+    const b = document.querySelector('button[role=tab][data-tab-id="{TAB_ID}"]');
+    if (b && b.getAttribute('aria-selected') !== 'true') b.click();
+    return !!b;
+  }};
+  const watcher = new MutationObserver(() => {{ if (pick()) watcher.disconnect(); }});
+  watcher.observe(document.documentElement, {{childList: true, subtree: true}});
+  setTimeout(() => watcher.disconnect(), 30000);
+  const ahead = document.createElement('link');
+  ahead.rel = 'preload'; ahead.as = 'script'; ahead.href = '{plotly}';
+  document.head.appendChild(ahead);
+  // the file of points_name(); parse_query's defaults; a value outside [a-z0-9_] is no file's
+  const v = {{model: q.get('model'), proj: q.get('proj') || 'umap', color: q.get('color') || 'label'}};
+  const named = Object.values(v).every(x => /^[a-z0-9_]+$/.test(x || ''));
+  if ((q.get('dim') || '2') !== '2' || v.proj === 'film' || !named) return;
+  const name = [v.model, v.proj, 2, v.color, q.get('digits') === 'all' ? 'all' : 'test'].join('.');
+  window._lmFirst = fetch('{folder}/' + name + '.json').then(r => r.ok ? r.json() : null).catch(() => null);
+}})();
+</script>"""
 
 
 def build(demo: gr.Blocks, tabs: gr.Tabs, mine: gr.State):
     """Lay out the tab; call inside the gr.Blocks context `demo`; `tabs` is selected by shared links;
     `mine` is the visitor's digit (explorer.inputs.your_digit), which every tab shares."""
-    scripts = served_scripts()
     gr.set_static_paths([sprite_dir()])
     names = available()
     gr.Markdown(
@@ -107,18 +148,17 @@ def build(demo: gr.Blocks, tabs: gr.Tabs, mine: gr.State):
     frame = gr.State(-1)
     with gr.Row(elem_id="explorer-main"):
         with gr.Column(scale=5, elem_id="explorer-map-column"):
-            head = "".join(f"<script src='{file_url(path)}'></script>" for path in scripts)
             # the map's height follows the window: the first screen of a desktop, below the tab bar
             # and the controls
             plot = {"html_template": "<div class='lm-plot' style='width:100%'></div>"}
             with gr.Row(elem_id="explorer-maps"):
                 scatter = gr.HTML(
-                    value="", js_on_load=ON_LOAD, head=head, elem_id="latent-map", min_height=480, **plot
+                    value="", js_on_load=on_load(True), elem_id="latent-map", min_height=480, **plot
                 )
                 # the second model's map (explorer/latents/compare.py), shown while one is chosen
                 with gr.Column(visible=False) as second:
                     scatter2 = gr.HTML(
-                        value="", js_on_load=ON_LOAD, elem_id="latent-map-2", min_height=480, **plot
+                        value="", js_on_load=on_load(False), elem_id="latent-map-2", min_height=480, **plot
                     )
             with gr.Column(visible=False) as compare_panel:
                 by = gr.Radio(COMPARE_COLOURS, value="same", label="Colour by")
@@ -240,7 +280,7 @@ def build(demo: gr.Blocks, tabs: gr.Tabs, mine: gr.State):
         out[other] = r.compare
         out[frame] = r.frame
         if r.select_tab:
-            out[tabs] = gr.update(selected="latent_explorer")
+            out[tabs] = gr.update(selected=TAB_ID)
         out |= updates(r.view, **shown)
         if r.point_view is not None:
             out |= {point_panel[f]: getattr(r.point_view, f) for f in point_panel}
@@ -291,11 +331,10 @@ def build(demo: gr.Blocks, tabs: gr.Tabs, mine: gr.State):
     suspect_gallery.select(suspect_point, suspect_set, [point, digits], api_name=False).then(
         model_switched, [*controls, point, digits], switched_out, api_name=False
     ).then(point_view, [*controls, point, digits], point_out, api_name=False)
+    opened_out = [tabs, *controls, point, digits, other, frame, *view_out, *point_panel.values()]
+    # no progress veil over the map: a shared link's page shows its points before this answer comes
     demo.load(
-        opened,
-        None,
-        [tabs, *controls, point, digits, other, frame, *view_out, *point_panel.values()],
-        api_name=False,
+        opened, None, opened_out, api_name=False, show_progress_on=[c for c in opened_out if c is not scatter]
     )
     # ---- a second model beside the first ----
     other.change(
@@ -316,7 +355,11 @@ def build(demo: gr.Blocks, tabs: gr.Tabs, mine: gr.State):
         trigger_mode="always_last",
         show_progress="minimal",
     ).then(  # and, coloured by agreement on both maps, the first map too
-        first_by_agreement, [model, other, proj, dim, colour, by, point], scatter, api_name=False
+        first_by_agreement,
+        [model, other, proj, dim, colour, by, point],
+        scatter,
+        api_name=False,
+        show_progress="hidden",  # a recolouring (or nothing, with no second model): no veil over the map
     )
     scatter2.pick(point_clicked, None, point, api_name=False).then(
         point_view, [*controls, point, digits], point_out, api_name=False

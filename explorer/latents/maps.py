@@ -4,11 +4,12 @@ what a map offers (its projections, colourings, points)."""
 import json
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 
 import gradio as gr
 import torch
 
-from training import registry
+from training import quality, registry
 from training.checkpoint import CheckpointError, checkpoint_path
 from training.export import map_path, read_map
 
@@ -131,6 +132,13 @@ def load_map(name: str, split: str = "test") -> Map:
 def available() -> list[str]:
     """The explored models that have both a checkpoint and a map."""
     return [n for n in explored() if map_path(checkpoint_path(n)).is_file() and checkpoint_path(n).is_file()]
+
+
+def map_files() -> list[Path]:
+    """Every file the maps' points come from: each served model's maps and the quality scores."""
+    files = [map_path(checkpoint_path(n), split) for n in available() for split in ("test", "all")]
+    files.append(quality.path())
+    return [f for f in files if f.is_file()]
 
 
 def has_all(name: str) -> bool:

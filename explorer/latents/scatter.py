@@ -2,16 +2,32 @@
 the overlays of an answer (a point, its neighbours, a drawn digit), the quality table, and the share
 links that reopen a view."""
 
+import hashlib
 import json
+import os
+import threading
 import urllib.parse
 from functools import lru_cache
+from pathlib import Path
 
 import gradio as gr
 import torch
 
 from .film import FILM, film_data, load_film
-from .maps import COLOURS, PROJECTIONS, SCORES, Map, available, explored, load_map, proj_label, projections_of
-from .sprites import SPRITE_BLOCK, SPRITE_COLUMNS, file_url, sprite_paths
+from .maps import (
+    COLOURS,
+    PROJECTIONS,
+    SCORES,
+    Map,
+    available,
+    explored,
+    has_all,
+    load_map,
+    map_files,
+    proj_label,
+    projections_of,
+)
+from .sprites import SPRITE_BLOCK, SPRITE_COLUMNS, file_url, sprite_dir, sprite_paths
 
 
 def categories(m: Map, colour: str) -> tuple[torch.Tensor, list[str], str]:
@@ -24,9 +40,8 @@ def categories(m: Map, colour: str) -> tuple[torch.Tensor, list[str], str]:
     return m.neuron, [f"n{j}" for j in range(m.latents.shape[1])], "neuron"
 
 
-@lru_cache(maxsize=32)  # a view of all digits is about 1.5 MB of JSON
-def _points_json(name: str, proj: str, dim: int, colour: str, digits: str = "test") -> str:
-    """The points of one view as JSON (cached: switching back and forth costs nothing)."""
+def points_json(name: str, proj: str, dim: int, colour: str, digits: str = "test") -> str:
+    """The points of one view as JSON."""
     m = load_map(name, digits)
     xyz = m.coords[f"{proj}_{dim}d"].double().numpy().round(3)  # float64, so that 1.651 prints as 1.651
     scale = dict((k, label) for label, k in SCORES).get(colour)
@@ -71,6 +86,53 @@ def _points_json(name: str, proj: str, dim: int, colour: str, digits: str = "tes
     return json.dumps(data, separators=(",", ":"))
 
 
+# a view of all digits is about 1.5 MB of JSON: switching back and forth costs nothing
+_points_json = lru_cache(maxsize=32)(points_json)
+
+
+# ---- points as files, for the first draw of a shared link ----------------------------------------
+
+
+def points_dir() -> Path:
+    """The folder of the views' points as files: a shared link's page fetches its map's points from
+    here while the app starts, and draws them before the app's first answer (explorer/static/
+    latent_map.js, preview). Named after the maps and scores the points come from, so that a file
+    never outlives them (the folder is kept across restarts)."""
+    stamp = hashlib.sha1()
+    for path in map_files():
+        st = path.stat()
+        stamp.update(f"{path.name}:{st.st_size}:{st.st_mtime_ns};".encode())
+    return sprite_dir() / f"points-{stamp.hexdigest()[:12]}"
+
+
+def points_name(name: str, proj: str, dim: int, colour: str, digits: str) -> str:
+    """A view's file name in points_dir(); the page head builds the same from a link's parameters."""
+    return f"{name}.{proj}.{int(dim)}.{colour}.{digits}.json"
+
+
+def points_file(name: str, proj: str, dim: int, colour: str, digits: str = "test") -> Path:
+    """The file of a view's points (written once): only 2-d maps other than a training film have
+    one, the maps the page can draw before plotly.js."""
+    path = points_dir() / points_name(name, proj, dim, colour, digits)
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # written aside first, so that a page never reads half a file
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        tmp.write_text(points_json(name, proj, dim, colour, digits))
+        tmp.replace(path)
+    return path
+
+
+def write_points() -> None:
+    """The files of each model's default view (UMAP 2-d by digit) of the test digits and of all
+    digits, the views most links open on (for the app's warm-up thread); other views get theirs the
+    first time they are shown."""
+    for name in available():
+        for digits in ("test", "all") if has_all(name) else ("test",):
+            if "umap_2d" in load_map(name, digits).coords:
+                points_file(name, "umap", 2, "label", digits)
+
+
 def map_json(
     name: str,
     proj: str,
@@ -84,6 +146,8 @@ def map_json(
     for a training film, where its frames are and the frame to open on (None: the frame the page
     shows already, else the last)."""
     points = _points_json(name, proj, dim, colour, digits)
+    if dim == 2 and proj != FILM:
+        points_file(name, proj, dim, colour, digits)
     extra = {"overlay": overlay or {}, "sprites": [file_url(p) for p in sprite_paths(digits)]}
     if proj == FILM:
         extra["film"] = film_data(name, frame)

@@ -135,7 +135,7 @@
       `<label>digit <select class="lm-f-label" style="${box};width:4.5em">${digits}</select></label>` +
       `<label>predicted <select class="lm-f-pred" style="${box};width:4.5em">${digits}</select></label>` +
       '<label><input type="checkbox" class="lm-f-wrong"> wrong only</label>' +
-      `<label class="lm-f-score-box">score &ge; <input type="number" class="lm-f-score" step="any" style="${box};width:5.5em"></label>` +
+      `<label class="lm-f-score-box" style="display:none">score &ge; <input type="number" class="lm-f-score" step="any" style="${box};width:5.5em"></label>` +
       '<label><input type="checkbox" class="lm-f-density"> density</label>' +
       `<label>go to # <input type="number" class="lm-f-jump" min="0" step="1" style="${box};width:6em" aria-label="Go to point index"></label>` +
       '<span class="lm-f-count" style="color:#666"></span>';
@@ -143,6 +143,7 @@
     bar.querySelector(".lm-f-jump").addEventListener("keydown", e => {
       if (e.key !== "Enter") return;
       const i = parseInt(e.target.value, 10), d = el._lmData;
+      if (!d) return; // the first drawing: the map answers once plotly has drawn it
       if (!(i >= 0 && i < d.x.length)) { bar.querySelector(".lm-f-count").textContent = "no point #" + e.target.value; return; }
       if (el._lmHandlers.pick) el._lmHandlers.pick(i);
     });
@@ -234,10 +235,11 @@
 
   const VIRIDIS = ["#440154", "#482878", "#3e4989", "#31688e", "#26828e", "#1f9e89", "#35b779", "#6ece58", "#b5de2b", "#fde725"];
 
-  // each drawn trace as [colour, opacity, point indices] groups, for the canvas
-  function paintGroups(el) {
+  // each drawn trace (plotly's, or traces() not yet drawn) as [colour, opacity, point indices]
+  // groups, for the canvas
+  function paintGroups(ts) {
     const groups = [];
-    el.data.forEach(t => {
+    ts.forEach(t => {
       if (t.visible === false || t.visible === "legendonly" || !t.customdata || !t.customdata.length) return;
       if (["neighbours", "selected point", "your digit", "linked"].includes(t.name)) return;
       const m = t.marker || {}, op = m.opacity === undefined ? 1 : m.opacity;
@@ -252,11 +254,12 @@
     return groups;
   }
 
-  function canvasOf(el) {
-    let cv = el.querySelector("canvas.lm-film");
+  function canvasOf(el, cls) {
+    cls = cls || "lm-film";
+    let cv = el.querySelector("canvas." + cls);
     if (!cv) {
       cv = document.createElement("canvas");
-      cv.className = "lm-film";
+      cv.className = cls;
       cv.style.cssText = "position:absolute;left:0;top:0;pointer-events:none;z-index:5;display:none";
       el.style.position = "relative";
       el.appendChild(cv);
@@ -271,32 +274,29 @@
     return (255 << 24 | ch(5) << 16 | ch(3) << 8 | ch(1)) >>> 0;
   }
 
-  // one frame painted on the canvas (plotly's layer hidden): the points written straight into the
-  // canvas's pixels (a few squares of 10,000 per frame; drawing them one by one through the 2-d
-  // context costs several times as much), then the marks of the overlay
-  function paint(el, t) {
-    const f = el._lmFilm, n = f.points;
-    el._lmPaints = (el._lmPaints || 0) + 1; // counted by benchmarks/explorer_browser.py
-    if (!el._lmXs || el._lmXs.length !== n) { el._lmXs = new Float32Array(n); el._lmYs = new Float32Array(n); }
-    const xs = el._lmXs, ys = el._lmYs, fl = el._fullLayout, xa = fl.xaxis, ya = fl.yaxis;
-    filmAt(el, t, xs, ys);
-    const cv = canvasOf(el), dpr = window.devicePixelRatio || 1, w = el.clientWidth, h = el.clientHeight;
-    const W = Math.round(w * dpr), H = Math.round(h * dpr);
+  // points written straight into the pixels of a canvas covering a w x h px box (a few squares each;
+  // drawing them one by one through the 2-d context costs several times as much). Point i is at
+  // px = a[0] * xs[i] + a[1], py = a[2] * ys[i] + a[3] in CSS pixels, clipped to the plot area
+  // `area` [left, right, top, bottom]; `keep` fades the points filtered out. The 2-d context comes
+  // back in CSS pixels, for marks drawn over the points.
+  function paintPoints(cv, w, h, xs, ys, groups, keep, big, a, area) {
+    const dpr = window.devicePixelRatio || 1, W = Math.round(w * dpr), H = Math.round(h * dpr);
     if (cv.width !== W || cv.height !== H) {
       cv.width = W; cv.height = H;
       cv.style.width = w + "px"; cv.style.height = h + "px";
     }
     const ctx = cv.getContext("2d");
-    if (!el._lmImg || el._lmImg.width !== W || el._lmImg.height !== H) el._lmImg = ctx.createImageData(W, H);
-    const img = el._lmImg, buf = new Uint32Array(img.data.buffer);
+    if (!cv._img || cv._img.width !== W || cv._img.height !== H) cv._img = ctx.createImageData(W, H);
+    const img = cv._img, buf = new Uint32Array(img.data.buffer);
     buf.fill(0);
-    // plotly's linear axes: screen = _offset + _m * value + _b; the plot area clips
-    const ax = xa._m * dpr, bx = (xa._offset + xa._b) * dpr, ay = ya._m * dpr, by = (ya._offset + ya._b) * dpr;
-    const x0 = Math.max(0, Math.floor(xa._offset * dpr)), x1 = Math.min(W, Math.ceil((xa._offset + xa._length) * dpr));
-    const y0 = Math.max(0, Math.floor(ya._offset * dpr)), y1 = Math.min(H, Math.ceil((ya._offset + ya._length) * dpr));
-    const r = Math.max(1, Math.round((el._lmData.x.length > 20000 ? 1.2 : 2) * dpr)), keep = el._lmKeep;
-    for (const [colour, op, idx] of el._lmGroups) {
-      const on = pixel(colour, op), off = pixel(colour, FADED);
+    const ax = a[0] * dpr, bx = a[1] * dpr, ay = a[2] * dpr, by = a[3] * dpr;
+    const x0 = Math.max(0, Math.floor(area[0] * dpr)), x1 = Math.min(W, Math.ceil(area[1] * dpr));
+    const y0 = Math.max(0, Math.floor(area[2] * dpr)), y1 = Math.min(H, Math.ceil(area[3] * dpr));
+    const r = Math.max(1, Math.round((big ? 1.2 : 2) * dpr));
+    for (const [colour, op, idx] of groups) {
+      // plotly blends each marker over those below it, so a map's dense parts take about two
+      // markers' worth of colour; one square each here takes that
+      const on = pixel(colour, 1 - (1 - op) ** 2), off = pixel(colour, FADED);
       for (const i of idx) {
         const px = Math.round(ax * xs[i] + bx) - r, py = Math.round(ay * ys[i] + by) - r, v = keep && !keep[i] ? off : on;
         for (let y = Math.max(py, y0); y < Math.min(py + 2 * r, y1); y++) {
@@ -307,6 +307,20 @@
     }
     ctx.putImageData(img, 0, 0);
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    return ctx;
+  }
+
+  // one frame painted on the canvas (plotly's layer hidden), then the marks of the overlay
+  function paint(el, t) {
+    const f = el._lmFilm, n = f.points;
+    el._lmPaints = (el._lmPaints || 0) + 1; // counted by benchmarks/explorer_browser.py
+    if (!el._lmXs || el._lmXs.length !== n) { el._lmXs = new Float32Array(n); el._lmYs = new Float32Array(n); }
+    const xs = el._lmXs, ys = el._lmYs, fl = el._fullLayout, xa = fl.xaxis, ya = fl.yaxis;
+    filmAt(el, t, xs, ys);
+    // plotly's linear axes: screen = _offset + _m * value + _b; the plot area clips
+    const ctx = paintPoints(canvasOf(el), el.clientWidth, el.clientHeight, xs, ys, el._lmGroups, el._lmKeep,
+      el._lmData.x.length > 20000, [xa._m, xa._offset + xa._b, ya._m, ya._offset + ya._b],
+      [xa._offset, xa._offset + xa._length, ya._offset, ya._offset + ya._length]);
     const sx = i => xa._offset + xa.l2p(xs[i]), sy = i => ya._offset + ya.l2p(ys[i]);
     const ring = (i, rad, colour, width) => {
       ctx.beginPath(); ctx.arc(sx(i), sy(i), rad, 0, 2 * Math.PI); ctx.lineWidth = width; ctx.strokeStyle = colour; ctx.stroke();
@@ -360,7 +374,7 @@
   function play(el) {
     const f = el._lmFilm;
     if (el._lmPlaying) { stop(el); settle(el, el._lmT); return; }
-    el._lmGroups = paintGroups(el);
+    el._lmGroups = paintGroups(el.data);
     let t = el._lmFrame >= f.frames - 1 ? 0 : el._lmFrame, last = performance.now();
     glShown(el, false);
     const step = now => {
@@ -391,7 +405,7 @@
     slider.addEventListener("input", () => { // scrubbing: painted, as while playing
       if (!el._lmFrames) return;
       stop(el);
-      if (!el._lmScrub) { el._lmGroups = paintGroups(el); glShown(el, false); el._lmScrub = true; }
+      if (!el._lmScrub) { el._lmGroups = paintGroups(el.data); glShown(el, false); el._lmScrub = true; }
       el._lmT = +slider.value;
       paint(el, el._lmT);
       filmUi(el, el._lmT);
@@ -471,11 +485,95 @@
     }
   }
 
+  // ---- the first draw ------------------------------------------------------------------------------
+  // A shared link's page fetches its map's points while the app is still starting (the page head,
+  // explorer/latents/layout.py) and paints them on a canvas as soon as the map's box exists: neither
+  // plotly.js (4.8 MB to run) nor the app's first answer is waited for. plotly then draws the same
+  // points on the same axes (ranges() for both) and the canvas goes.
+  const PLOTLY = document.currentScript && document.currentScript.src ?
+    document.currentScript.src.replace(/latent_map\.js(\?.*)?$/, "plotly.min.js") : null; // the app serves both from one folder
+  let plotly = null;
+
+  // plotly.js, loaded once (the exported page has it inline); a frame first, so that a first draw
+  // waiting to be shown is not held up while the script runs
+  function ready() {
+    if (typeof Plotly !== "undefined") return Promise.resolve();
+    if (!plotly) {
+      plotly = new Promise((done, fail) => requestAnimationFrame(() => setTimeout(() => {
+        const s = document.createElement("script");
+        s.src = PLOTLY;
+        s.onload = done;
+        s.onerror = () => { plotly = null; fail(new Error("plotly.js did not load")); };
+        document.head.appendChild(s);
+      }, 0)));
+    }
+    return plotly;
+  }
+
+  // the plot area's margins: fixed, wide enough for the legend (at the side, or below on a narrow
+  // map), so that the first draw knows where plotly will put the points
+  // (measured: a legend of ten digits and the overlay's two marks takes 131 px at the side, 124 px
+  // below a phone's map; a colour bar 90 px)
+  function margins(data, narrow) {
+    if (narrow) return {l: 10, r: data.v ? 100 : 10, t: 56, b: data.v ? 90 : 140};
+    return {l: 10, r: data.v ? 110 : 150, t: 56, b: data.v ? 40 : 10};
+  }
+
+  // a 2-d map's axis ranges in a w x h px box: the points' extent (and the overlay's marks) with a
+  // little room, widened along one axis so that a unit is as long on both (what plotly's
+  // scaleanchor keeps)
+  function ranges(data, w, h, m) {
+    let x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity;
+    const add = (x, y) => {
+      if (x < x0) x0 = x; if (x > x1) x1 = x; if (y < y0) y0 = y; if (y > y1) y1 = y;
+    };
+    for (let i = 0; i < data.x.length; i++) add(data.x[i], data.y[i]);
+    const ov = data.overlay || {};
+    [...(ov.neighbours || []), ...(ov.point ? [ov.point] : []), ...(ov.drawn ? [ov.drawn] : [])].forEach(p => add(p.x, p.y));
+    const pw = w - m.l - m.r, ph = h - m.t - m.b;
+    if (!(x1 >= x0 && y1 >= y0) || pw < 50 || ph < 50) return null; // no points, or a box not shown yet
+    const pad = 0.03 * Math.max(x1 - x0, y1 - y0) || 1, u = Math.max((x1 - x0 + 2 * pad) / pw, (y1 - y0 + 2 * pad) / ph);
+    const cx = (x0 + x1) / 2, cy = (y0 + y1) / 2;
+    return [[cx - u * pw / 2, cx + u * pw / 2], [cy - u * ph / 2, cy + u * ph / 2]];
+  }
+
+  // the first draw, before plotly: the points `data`, or else those the page head fetched (and then
+  // plotly.js is loaded)
+  function preview(el, data) {
+    if (data) { paintFirst(el, data); return; }
+    const first = window._lmFirst;
+    if (!first || el._lmData || el._lmPreview) return;
+    el._lmPreview = true;
+    first.then(got => {
+      if (!got || el._lmData || !el.isConnected) return; // the app's answer came first
+      paintFirst(el, got);
+      ready().catch(() => {});
+    });
+  }
+
+  function paintFirst(el, data) {
+    if (data.dim === 3 || data.film) return;
+    filterBar(el); // now, not with plotly: the bar above the map would push the points down later
+    const w = el.clientWidth, h = el.clientHeight, m = margins(data, w < 520), r = ranges(data, w, h, m);
+    if (!r) return;
+    const u = (w - m.l - m.r) / (r[0][1] - r[0][0]), cv = canvasOf(el, "lm-preview");
+    const at = [u, m.l - u * r[0][0], -u, m.t + u * r[1][1]]; // x -> at[0] * x + at[1], y -> at[2] * y + at[3]
+    cv.style.display = "block";
+    const ctx = paintPoints(cv, w, h, data.x, data.y, paintGroups(traces(data)), null, data.x.length > 20000, at,
+      [m.l, w - m.r, m.t, h - m.b]);
+    ctx.font = '14px "Open Sans", verdana, arial, sans-serif'; // plotly's title, where it puts it
+    ctx.fillStyle = "#444";
+    data.title.split("<br>").forEach((line, k) => ctx.fillText(line, 0.01 * w, 27 + 18 * k));
+    el._lmPreviewAt = performance.now(); // benchmarks/explorer_browser.py
+    el._lmPreviewN = data.x.length;
+    el._lmPreviewMap = at;
+  }
+
   function render(el, data, handlers) {
     const three = data.dim === 3, axis = {visible: false, showgrid: false, zeroline: false}, narrow = el.clientWidth < 520;
     const layout = {
       // left-aligned on two lines, clear of the toolbar that plotly draws at the top right
-      title: {text: data.title, font: {size: 14}, x: 0.01, xanchor: "left"}, margin: {l: 10, r: 10, t: 56, b: 10},
+      title: {text: data.title, font: {size: 14}, x: 0.01, xanchor: "left"}, margin: margins(data, narrow),
       hovermode: "closest",
       uirevision: data.model + "/" + data.proj + "/" + data.dim + "/" + data.digits, // keeps zoom and rotation across overlays
       // a colour bar takes the right edge, so the overlay's legend (point, neighbours) goes below; on
@@ -486,7 +584,11 @@
       paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)",
     };
     if (three) layout.scene = {xaxis: axis, yaxis: axis, zaxis: axis};
-    else { layout.xaxis = axis; layout.yaxis = {...axis, scaleanchor: "x"}; }
+    else {
+      const r = data.film ? null : ranges(data, el.clientWidth, el.clientHeight, layout.margin);
+      layout.xaxis = r ? {...axis, range: r[0], autorange: false} : axis;
+      layout.yaxis = {...axis, scaleanchor: "x", ...(r ? {range: r[1], autorange: false} : {})};
+    }
     if (data.film) { // every frame in one fixed box, so the axes stay still while the points move
       const b = data.film.view || data.film.box, px = 0.05 * (b[1] - b[0]), py = 0.05 * (b[3] - b[2]);
       layout.xaxis = {...layout.xaxis, range: [b[0] - px, b[1] + px], autorange: false};
@@ -496,6 +598,8 @@
     Plotly.react(el, traces(data), layout, {displaylogo: false, responsive: true, scrollZoom: true})
       .then(() => {
         if (!el._lmDrawnAt) el._lmDrawnAt = performance.now(); // benchmarks/explorer_browser.py
+        const first = el.querySelector("canvas.lm-preview");
+        if (first) first.remove();
         fit(el);
       });
     el._lmFaded = false;
@@ -557,5 +661,5 @@
     });
   }
 
-  window.LatentMap = {render: render, play: play, settle: settle};
+  window.LatentMap = {render: render, play: play, settle: settle, preview: preview, ready: ready};
 })();
