@@ -122,8 +122,8 @@ def keep_memory_flat(every_s: float = 60.0) -> None:
     """Fewer malloc arenas, and free memory handed back to the system once a minute (glibc only;
     elsewhere nothing changes). glibc gives threads that allocate at once arenas of their own, up to
     8 per core, and keeps the freed memory of each for reuse: with Gradio's worker threads taking
-    requests in turn, resident memory crept up through a soak of 16 clients for 30 minutes
-    (benchmarks/load.py --minutes 30: 141 MB without this, -17 MB with it; docs/benchmarks.md)."""
+    requests in turn, resident memory crept up. Two servers side by side under 16 clients each for
+    10 minutes (benchmarks/load.py --minutes 10): +116 MB with glibc's defaults, -28 MB with this."""
     try:
         libc = ctypes.CDLL("libc.so.6")
         libc.mallopt(-8, 2)  # M_ARENA_MAX; must come before the worker threads allocate

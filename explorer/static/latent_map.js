@@ -480,9 +480,33 @@
   // the plot follows its box once more when a resize came while it was still drawing (plotly lets a
   // resize during a draw pass, and the draw keeps the width it started with)
   function fit(el) {
-    if (el.isConnected && el._fullLayout && Math.abs(el._fullLayout.width - el.clientWidth) >= 2) {
-      Plotly.Plots.resize(el);
-    }
+    if (el.isConnected && el._fullLayout && Math.abs(el._fullLayout.width - el.clientWidth) >= 2) resize(el);
+  }
+
+  // whether the axes still show render's ranges, not a zoom or a pan. One axis left as render gave
+  // it is enough: plotly widens the other itself to keep the aspect (as when a draw kept the width it
+  // started with), while a zoom or a pan moves both.
+  function unzoomed(el) {
+    const own = el._lmRanges, lay = el.layout || {};
+    const same = (a, b) => a && b && Math.abs(a[0] - b[0]) + Math.abs(a[1] - b[1]) <= 1e-6 * Math.abs(b[1] - b[0]);
+    return !!own && (same(lay.xaxis && lay.xaxis.range, own[0]) || same(lay.yaxis && lay.yaxis.range, own[1]));
+  }
+
+  // drawn again for its box; the ranges of a map not zoomed are made afresh (a new uirevision, or
+  // plotly would keep the ranges it widened itself as if the user had set them)
+  function redraw(el) {
+    if (unzoomed(el)) el._lmRev = (el._lmRev || 0) + 1;
+    render(el, el._lmData, el._lmHandlers);
+  }
+
+  // the plot follows its box: drawn again while not zoomed, else plotly keeps the user's view and
+  // widens one axis
+  function resize(el) {
+    const fl = el._fullLayout;
+    if (fl && Math.abs(fl.width - el.clientWidth) < 2 && Math.abs(fl.height - el.clientHeight) < 2) return; // drawn for it
+    if (unzoomed(el) && (el._lmRefits = (el._lmRefits || 0) + 1) <= 3) redraw(el);
+    else if (el.layout.width) Plotly.relayout(el, {width: el.clientWidth, height: el.clientHeight});
+    else Plotly.Plots.resize(el);
   }
 
   // ---- the first draw ------------------------------------------------------------------------------
@@ -575,7 +599,8 @@
       // left-aligned on two lines, clear of the toolbar that plotly draws at the top right
       title: {text: data.title, font: {size: 14}, x: 0.01, xanchor: "left"}, margin: margins(data, narrow),
       hovermode: "closest",
-      uirevision: data.model + "/" + data.proj + "/" + data.dim + "/" + data.digits, // keeps zoom and rotation across overlays
+      // keeps zoom and rotation across overlays; redraw() starts afresh
+      uirevision: [data.model, data.proj, data.dim, data.digits, el._lmRev || 0].join("/"),
       // a colour bar takes the right edge, so the overlay's legend (point, neighbours) goes below; on
       // a phone's narrow map a legend at the side would take half of it, so it goes below as well
       legend: data.v ? {orientation: "h", y: 0, yanchor: "top"} :
@@ -583,9 +608,14 @@
       dragmode: three ? "orbit" : "lasso",
       paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)",
     };
+    el._lmRanges = null;
     if (three) layout.scene = {xaxis: axis, yaxis: axis, zaxis: axis};
     else {
       const r = data.film ? null : ranges(data, el.clientWidth, el.clientHeight, layout.margin);
+      el._lmRanges = r;
+      // the box's own size, which the ranges are made for (plotly's autosize keeps the size of its
+      // first draw through later ones)
+      if (r) { layout.width = el.clientWidth; layout.height = el.clientHeight; }
       layout.xaxis = r ? {...axis, range: r[0], autorange: false} : axis;
       layout.yaxis = {...axis, scaleanchor: "x", ...(r ? {range: r[1], autorange: false} : {})};
     }
@@ -619,9 +649,10 @@
     if (window.ResizeObserver) {
       new ResizeObserver(() => {
         if (!el.isConnected || !el.data) return;
+        el._lmRefits = 0; // the box moved: it may be drawn for it again (resize)
         // across the narrow width the legend moves (see render): draw again, else only resize
-        if ((el.clientWidth < 520) !== el._lmNarrow) render(el, el._lmData, el._lmHandlers);
-        else Plotly.Plots.resize(el).then(() => fit(el));
+        if ((el.clientWidth < 520) !== el._lmNarrow) redraw(el);
+        else resize(el);
       }).observe(el);
     }
     // capture phase: the pointer's position is known before plotly's own handlers raise a hover
