@@ -47,6 +47,10 @@ const benchPoll = (test, key) => (function poll() {
 benchPoll(() => window._benchIsDrawn(), '_benchDrawn');
 benchPoll(() => window._benchIsReady(), '_benchReady');"""
 
+# bokeh: its plot is drawn, and answers the pointer, once its view has a frame
+PEER_DRAWN = """() => window.Bokeh && Bokeh.index && Object.keys(Bokeh.index).length > 0
+  && !!Object.values(Bokeh.index)[0].frame"""
+
 # each page: when its scatter is drawn, where digit i is on the screen, and whether the tooltip names i
 # the app and its export draw the points first on a canvas (el._lmPreviewAt), then plotly draws them
 # again, interactive (el._lmDrawnAt); the peer's plot is interactive when drawn
@@ -74,10 +78,8 @@ PAGES = {
         " return !!t && t.style.display === 'block' && t.innerText.startsWith('#' + i + ' '); }",
     },
     "peer": {
-        "drawn": """() => window.Bokeh && Bokeh.index && Object.keys(Bokeh.index).length > 0
-          && !!Object.values(Bokeh.index)[0].frame""",
-        "ready": """() => window.Bokeh && Bokeh.index && Object.keys(Bokeh.index).length > 0
-          && !!Object.values(Bokeh.index)[0].frame""",
+        "drawn": PEER_DRAWN,
+        "ready": PEER_DRAWN,
         "xy": """(i) => {
           const v = Object.values(Bokeh.index)[0], f = v.frame, r = v.el.getBoundingClientRect();
           const src = [...Bokeh.documents[0]._all_models.values()].find(m => m.data && m.data.x);

@@ -215,6 +215,7 @@ def test_points_files_hold_their_view_and_follow_their_maps(tmp_path, monkeypatc
     in a folder named after the map files, so that a changed map never meets an old file."""
     for view in ("tsne.2.pred", "pca.2.correct"):  # left by an earlier run: written afresh here
         (latents.points_dir() / f"autoencoder.{view}.test.json").unlink(missing_ok=True)
+    latents._points_json.cache_clear()  # the views are made for the first time in this process
     path = latents.points_file("autoencoder", "tsne", 2, "pred")
     assert path.parent == latents.points_dir() and path.name == "autoencoder.tsne.2.pred.test.json"
     assert json.loads(path.read_text()) == json.loads(latents._points_json("autoencoder", "tsne", 2, "pred"))

@@ -86,8 +86,14 @@ def points_json(name: str, proj: str, dim: int, colour: str, digits: str = "test
     return json.dumps(data, separators=(",", ":"))
 
 
-# a view of all digits is about 1.5 MB of JSON: switching back and forth costs nothing
-_points_json = lru_cache(maxsize=32)(points_json)
+@lru_cache(maxsize=32)  # a view of all digits is about 1.5 MB of JSON
+def _points_json(name: str, proj: str, dim: int, colour: str, digits: str = "test") -> str:
+    """points_json, cached: switching back and forth costs nothing. A 2-d map other than a training
+    film is also written as a file the first time it is made (points_file), for shared links."""
+    text = points_json(name, proj, dim, colour, digits)
+    if int(dim) == 2 and proj != FILM:
+        points_file(name, proj, dim, colour, digits, text)
+    return text
 
 
 # ---- points as files, for the first draw of a shared link ----------------------------------------
@@ -110,15 +116,17 @@ def points_name(name: str, proj: str, dim: int, colour: str, digits: str) -> str
     return f"{name}.{proj}.{int(dim)}.{colour}.{digits}.json"
 
 
-def points_file(name: str, proj: str, dim: int, colour: str, digits: str = "test") -> Path:
-    """The file of a view's points (written once): only 2-d maps other than a training film have
-    one, the maps the page can draw before plotly.js."""
+def points_file(
+    name: str, proj: str, dim: int, colour: str, digits: str = "test", text: str | None = None
+) -> Path:
+    """The file of a view's points (written once, from `text` when the JSON is made already): only
+    2-d maps other than a training film have one, the maps the page can draw before plotly.js."""
     path = points_dir() / points_name(name, proj, dim, colour, digits)
     if not path.is_file():
         path.parent.mkdir(parents=True, exist_ok=True)
         # written aside first, so that a page never reads half a file
         tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-        tmp.write_text(points_json(name, proj, dim, colour, digits))
+        tmp.write_text(text if text is not None else points_json(name, proj, dim, colour, digits))
         tmp.replace(path)
     return path
 
@@ -146,8 +154,6 @@ def map_json(
     for a training film, where its frames are and the frame to open on (None: the frame the page
     shows already, else the last)."""
     points = _points_json(name, proj, dim, colour, digits)
-    if dim == 2 and proj != FILM:
-        points_file(name, proj, dim, colour, digits)
     extra = {"overlay": overlay or {}, "sprites": [file_url(p) for p in sprite_paths(digits)]}
     if proj == FILM:
         extra["film"] = film_data(name, frame)

@@ -477,12 +477,6 @@
     });
   }
 
-  // the plot follows its box once more when a resize came while it was still drawing (plotly lets a
-  // resize during a draw pass, and the draw keeps the width it started with)
-  function fit(el) {
-    if (el.isConnected && el._fullLayout && Math.abs(el._fullLayout.width - el.clientWidth) >= 2) resize(el);
-  }
-
   // whether the axes still show render's ranges, not a zoom or a pan. One axis left as render gave
   // it is enough: plotly widens the other itself to keep the aspect (as when a draw kept the width it
   // started with), while a zoom or a pan moves both.
@@ -630,7 +624,9 @@
         if (!el._lmDrawnAt) el._lmDrawnAt = performance.now(); // benchmarks/explorer_browser.py
         const first = el.querySelector("canvas.lm-preview");
         if (first) first.remove();
-        fit(el);
+        // once more, for a resize that came while it was still drawing (plotly lets a resize during
+        // a draw pass, and the draw keeps the size it started with)
+        if (el.isConnected) resize(el);
       });
     el._lmFaded = false;
     el._lmData = data;
